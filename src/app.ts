@@ -1,0 +1,213 @@
+/**
+ * createChatCompletionsApp(): the Hono app. One request goes one way through it:
+ * auth → body → validate → route → prompt → images → run → respond.
+ */
+import { Hono, type Context } from 'hono'
+import { requestId } from 'hono/request-id'
+import { createAuthenticator } from './auth.ts'
+import type { AgentBackend, AgentInfo, AgentRunInput } from './backend.ts'
+import { createBackend } from './backends/create-backend.ts'
+import { readJsonBody } from './body.ts'
+import { buildCompletion, type CompletionContext } from './completion.ts'
+import {
+  parseConfig,
+  resolveAuth,
+  type Config,
+  type ConfigInput,
+  type Env,
+  type ResolvedAuth,
+} from './config.ts'
+import { ApiError } from './errors.ts'
+import { extractImages } from './images.ts'
+import { getModel, listModels } from './models.ts'
+import { buildPrompt } from './prompt.ts'
+import { parseChatRequest } from './request.ts'
+import { resolveRoute } from './routing.ts'
+import { consoleLogger, TurnRunner, type Logger, type RunStats } from './run.ts'
+import { SSE_HEADERS, sseStream } from './sse.ts'
+
+export const CHAT_PATH = '/v1/chat/completions'
+export const MODELS_PATH = '/v1/models'
+export const HEALTH_PATH = '/health'
+
+export interface ChatCompletionsOptions {
+  /** The config, as a file would say it (defaults filled in) or already parsed. */
+  config?: ConfigInput
+  /** The agent runtime; default: the one `config.backend` names. */
+  backend?: AgentBackend
+  /** Where `OPENCLAW_GATEWAY_TOKEN` / `_PASSWORD` are read from (runtime entries pass theirs). */
+  env?: Env
+  /** Auth to enforce instead of what config and env resolve to. */
+  auth?: ResolvedAuth
+  /** The client's address, for the failed-auth lockout (runtime-specific; see the entries). */
+  clientAddress?: (c: Context) => string | undefined
+  /** Fires when the server shuts down: runs are aborted and new requests get 503. */
+  signal?: AbortSignal
+  logger?: Logger
+  /** Used to fetch allow-listed remote images. */
+  fetch?: typeof fetch
+}
+
+export type ChatCompletionsApp = Hono<AppEnv> & {
+  /** The validated config the app runs with. */
+  readonly config: Config
+  /** Live counts, for tests and operators: runs in flight and session locks held. */
+  stats(): RunStats
+}
+
+type AppEnv = { Variables: { requestId: string; bodyRead: boolean } }
+
+const JSON_TYPE = { 'content-type': 'application/json; charset=utf-8' }
+
+const shuttingDown = () => new ApiError(503, 'The server is shutting down.')
+
+const hasBody = (req: Request) =>
+  (req.headers.get('content-length') ?? '0') !== '0' || req.headers.has('transfer-encoding')
+
+/** An answer given before the body was read closes the connection, so keep-alive stays sane. */
+const sendError = (c: Context<AppEnv>, err: ApiError) => {
+  const headers: Record<string, string> = { ...JSON_TYPE, ...err.headers }
+  if (!c.get('bodyRead') && hasBody(c.req.raw)) headers.connection = 'close'
+  return c.json(err.toJSON(), err.status as 400, headers)
+}
+
+/**
+ * Creates the OpenAI-compatible app. Mount it as is (`export default app`, `Bun.serve`,
+ * `Deno.serve`) or through the Node entry.
+ *
+ * @example
+ * ```ts
+ * const app = createChatCompletionsApp({
+ *   config: { gateway: { http: { endpoints: { chatCompletions: { enabled: true } } } } },
+ *   env: process.env,
+ * })
+ * ```
+ * @throws {ConfigError} for a bad config, or token/password auth without a secret
+ */
+export const createChatCompletionsApp = (options: ChatCompletionsOptions = {}): ChatCompletionsApp => {
+  const env = options.env ?? {}
+  const config = parseConfig(options.config ?? {})
+  const logger = options.logger ?? consoleLogger
+  const endpoint = config.gateway.http.endpoints.chatCompletions
+  const auth = createAuthenticator(
+    options.auth ?? resolveAuth(config, env),
+    config.gateway.auth.rateLimit
+  )
+  const backend = options.backend ?? createBackend(config.backend)
+  const runner = new TurnRunner(backend, logger)
+  const shutdown = options.signal
+  const clientAddress = options.clientAddress ?? (() => undefined)
+  const agents = async (): Promise<AgentInfo[]> =>
+    backend.listAgents ? await backend.listAgents() : config.agents.list
+
+  const app = new Hono<AppEnv>()
+
+  app.use(requestId())
+  app.use(async function securityHeaders(c, next) {
+    c.header('x-content-type-options', 'nosniff')
+    c.header('referrer-policy', 'no-referrer')
+    await next()
+  })
+
+  app.get(HEALTH_PATH, (c) => c.json({ status: 'ok' }, 200, JSON_TYPE))
+
+  const guard = async (c: Context<AppEnv>, method: string) => {
+    if (!endpoint.enabled) {
+      throw new ApiError(
+        404,
+        'The OpenAI-compatible endpoint is disabled. Enable it with ' +
+          '`gateway.http.endpoints.chatCompletions.enabled: true` in the config.',
+        { code: 'endpoint_disabled' }
+      )
+    }
+    if (c.req.method !== method) {
+      throw new ApiError(405, `Method ${c.req.method} is not allowed; use ${method}.`, {
+        headers: { allow: method },
+        code: 'method_not_allowed',
+      })
+    }
+    if (shutdown?.aborted) throw shuttingDown()
+    await auth.check(c.req.header('authorization') ?? null, clientAddress(c))
+  }
+
+  app.all(CHAT_PATH, async function chatCompletions(c) {
+    await guard(c, 'POST')
+    const body = await readJsonBody(c.req.raw, endpoint.maxBodyBytes)
+    c.set('bodyRead', true)
+    const req = parseChatRequest(body)
+    const route = resolveRoute(c.req.raw.headers, req.model, req.user, await agents())
+    c.header('x-openclaw-agent-id', route.agentId)
+    c.header('x-openclaw-session-key', route.sessionKey)
+    const prompt = buildPrompt(req.messages, req.toolInstruction)
+    const images = await extractImages(req.messages, prompt.currentIndex, endpoint, options.fetch)
+
+    const ctx: CompletionContext = {
+      id: `chatcmpl-${crypto.randomUUID()}`,
+      created: Math.floor(Date.now() / 1000),
+      model: req.model,
+      toolChoice: req.toolChoice,
+    }
+    const input: AgentRunInput = {
+      runId: ctx.id,
+      ...route,
+      message: prompt.message,
+      extraSystemPrompt: prompt.extraSystemPrompt,
+      images,
+      messages: req.messages,
+      clientTools: req.clientTools,
+      toolChoice: req.toolChoice,
+      streamParams: req.streamParams,
+      user: req.user,
+    }
+    if (input.extraSystemPrompt === undefined) delete input.extraSystemPrompt
+    if (input.user === undefined) delete input.user
+
+    // One controller per turn, fed by the client going away and by server shutdown.
+    const controller = new AbortController()
+    const sources = [c.req.raw.signal, shutdown].filter((s): s is AbortSignal => !!s)
+    const reasonOf = (s: AbortSignal) => (s === shutdown ? shuttingDown() : s.reason)
+    const onAbort = (event: Event) => controller.abort(reasonOf(event.target as AbortSignal))
+    for (const s of sources) {
+      if (s.aborted) controller.abort(reasonOf(s))
+      else s.addEventListener('abort', onAbort, { once: true })
+    }
+    const unlink = () => sources.forEach((s) => s.removeEventListener('abort', onAbort))
+    const events = runner.run(input, controller.signal, unlink)
+
+    if (!req.stream) return c.json(await buildCompletion(events, ctx), 200, JSON_TYPE)
+    const heartbeatMs = endpoint.heartbeatSeconds * 1000
+    const stream = sseStream(events, { ...ctx, includeUsage: req.includeUsage, heartbeatMs }, () =>
+      controller.abort(new ApiError(499, 'The client closed the connection.'))
+    )
+    return c.body(stream, 200, SSE_HEADERS)
+  })
+
+  app.all(MODELS_PATH, async function models(c) {
+    await guard(c, 'GET')
+    return c.json(listModels(await agents()), 200, JSON_TYPE)
+  })
+
+  app.all(`${MODELS_PATH}/:id{.+}`, async function model(c) {
+    await guard(c, 'GET')
+    // The raw path segment: the id is URL-encoded (`openclaw%2Fdefault`) and decoded exactly once.
+    const encoded = new URL(c.req.url).pathname.slice(MODELS_PATH.length + 1)
+    return c.json(getModel(encoded, await agents()), 200, JSON_TYPE)
+  })
+
+  app.notFound((c) =>
+    sendError(
+      c,
+      new ApiError(404, `Invalid URL (${c.req.method} ${new URL(c.req.url).pathname})`, {
+        code: 'not_found',
+      })
+    )
+  )
+
+  app.onError((err, c) => {
+    if (err instanceof ApiError) return sendError(c, err)
+    logger.error(`unhandled error on ${c.req.method} ${c.req.path}`, err)
+    return sendError(c, new ApiError(500, 'internal error'))
+  })
+
+  return Object.assign(app, { config, stats: () => runner.stats() })
+}

@@ -1,0 +1,215 @@
+/**
+ * The configuration: a valibot schema over the gateway's own config file (JSON5), so the same
+ * file serves both. Unknown keys are ignored; every known key has its default here.
+ */
+import * as v from 'valibot'
+
+const MiB = 1024 * 1024
+
+const positiveInt = () => v.pipe(v.number(), v.integer(), v.minValue(1))
+const nonNegativeInt = () => v.pipe(v.number(), v.integer(), v.minValue(0))
+
+/** Agent ids as the gateway accepts them; always compared lower-cased. */
+export const AGENT_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/i
+
+const RateLimitSchema = v.object({
+  maxAttempts: v.optional(positiveInt(), 10),
+  windowMs: v.optional(positiveInt(), 60_000),
+  lockoutMs: v.optional(positiveInt(), 300_000),
+  exemptLoopback: v.optional(v.boolean(), true),
+})
+
+const ImagesSchema = v.object({
+  allowUrl: v.optional(v.boolean(), false),
+  urlAllowlist: v.optional(v.array(v.string()), []),
+  allowedMimes: v.optional(v.array(v.pipe(v.string(), v.toLowerCase())), [
+    'image/jpeg',
+    'image/png',
+    'image/gif',
+    'image/webp',
+    'image/heic',
+    'image/heif',
+  ]),
+  maxBytes: v.optional(positiveInt(), 10 * MiB),
+  maxRedirects: v.optional(nonNegativeInt(), 3),
+  timeoutMs: v.optional(positiveInt(), 10_000),
+})
+
+const ChatCompletionsSchema = v.object({
+  enabled: v.optional(v.boolean(), false),
+  maxBodyBytes: v.optional(positiveInt(), 20 * MiB),
+  maxImageParts: v.optional(nonNegativeInt(), 8),
+  maxTotalImageBytes: v.optional(positiveInt(), 20 * MiB),
+  images: v.optional(ImagesSchema, {}),
+  heartbeatSeconds: v.optional(v.pipe(v.number(), v.minValue(0)), 15),
+})
+
+const AuthSchema = v.object({
+  mode: v.optional(v.picklist(['token', 'password', 'none'])),
+  token: v.optional(v.pipe(v.string(), v.nonEmpty('must not be empty'))),
+  password: v.optional(v.pipe(v.string(), v.nonEmpty('must not be empty'))),
+  rateLimit: v.optional(v.union([v.literal(false), RateLimitSchema]), {}),
+})
+
+const GatewaySchema = v.object({
+  port: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535)), 18789),
+  bind: v.optional(v.pipe(v.string(), v.nonEmpty()), 'loopback'),
+  auth: v.optional(AuthSchema, {}),
+  http: v.optional(
+    v.object({
+      endpoints: v.optional(
+        v.object({ chatCompletions: v.optional(ChatCompletionsSchema, {}) }),
+        {}
+      ),
+    }),
+    {}
+  ),
+})
+
+const AgentSchema = v.object({
+  id: v.pipe(
+    v.string(),
+    v.regex(AGENT_ID_PATTERN, 'must match [a-z0-9][a-z0-9_-]{0,63}'),
+    v.toLowerCase()
+  ),
+  default: v.optional(v.boolean()),
+  name: v.optional(v.string()),
+})
+
+const EchoBackendSchema = v.object({
+  type: v.literal('echo'),
+  chunkChars: v.optional(positiveInt(), 8),
+  delayMs: v.optional(nonNegativeInt(), 0),
+})
+
+export const ConfigSchema = v.object({
+  gateway: v.optional(GatewaySchema, {}),
+  agents: v.optional(
+    v.object({ list: v.optional(v.array(AgentSchema), [{ id: 'main', default: true }]) }),
+    {}
+  ),
+  backend: v.optional(v.variant('type', [EchoBackendSchema]), { type: 'echo' }),
+})
+
+/** What a config file or object may say. */
+export type ConfigInput = v.InferInput<typeof ConfigSchema>
+/** A validated config with every default filled in. */
+export type Config = v.InferOutput<typeof ConfigSchema>
+export type ChatCompletionsConfig = Config['gateway']['http']['endpoints']['chatCompletions']
+export type EchoBackendConfig = v.InferOutput<typeof EchoBackendSchema>
+export type RateLimitConfig = v.InferOutput<typeof RateLimitSchema>
+
+export type AuthMode = 'token' | 'password' | 'none'
+
+/** The auth the app enforces, secrets resolved from config first, then the environment. */
+export interface ResolvedAuth {
+  mode: AuthMode
+  secret?: string
+}
+
+/** A config value that cannot be used, named by its key path. */
+export class ConfigError extends Error {
+  readonly path: string
+  readonly reason: string
+  constructor(path: string, reason: string) {
+    super(path ? `${path}: ${reason}` : reason)
+    this.name = 'ConfigError'
+    this.path = path
+    this.reason = reason
+  }
+}
+
+export type Env = Record<string, string | undefined>
+
+const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}/g
+
+/**
+ * Replaces `${VAR}` and `${VAR:-default}` in every string value, so one config file can take
+ * secrets from the environment.
+ * @throws {ConfigError} for a variable that is unset and has no default
+ */
+export const substituteEnv = (value: unknown, env: Env, path = ''): unknown => {
+  if (typeof value === 'string') {
+    return value.replace(ENV_REF, (_, name: string, fallback: string | undefined) => {
+      const found = env[name]
+      if (found !== undefined && found !== '') return found
+      if (fallback !== undefined) return fallback
+      throw new ConfigError(path, `environment variable ${name} is not set`)
+    })
+  }
+  if (Array.isArray(value)) return value.map((item, i) => substituteEnv(item, env, `${path}[${i}]`))
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {}
+    for (const [k, item] of Object.entries(value)) {
+      out[k] = substituteEnv(item, env, path ? `${path}.${k}` : k)
+    }
+    return out
+  }
+  return value
+}
+
+const issuePath = (issue: v.BaseIssue<unknown>): string => {
+  let path = ''
+  for (const item of issue.path ?? []) {
+    const key = item.key
+    path += typeof key === 'number' ? `[${key}]` : path ? `.${String(key)}` : String(key)
+  }
+  return path
+}
+
+/**
+ * Validates a config object (as read from JSON5) and fills in defaults.
+ * @throws {ConfigError} naming the first bad key path and why
+ */
+export const parseConfig = (input: unknown): Config => {
+  const result = v.safeParse(ConfigSchema, input ?? {})
+  if (!result.success) {
+    const issue = result.issues[0]
+    throw new ConfigError(issuePath(issue), issue.message)
+  }
+  const config = result.output
+  const ids = new Set<string>()
+  config.agents.list.forEach((agent, i) => {
+    if (ids.has(agent.id)) throw new ConfigError(`agents.list[${i}].id`, `duplicate agent '${agent.id}'`)
+    ids.add(agent.id)
+  })
+  return config
+}
+
+/**
+ * The auth mode and secret: explicit mode, else password when one resolves, else token.
+ * @throws {ConfigError} when token or password mode has no secret (auth fails closed)
+ */
+export const resolveAuth = (config: Config, env: Env = {}): ResolvedAuth => {
+  const { auth } = config.gateway
+  const token = auth.token ?? (env.OPENCLAW_GATEWAY_TOKEN || undefined)
+  const password = auth.password ?? (env.OPENCLAW_GATEWAY_PASSWORD || undefined)
+  const mode: AuthMode = auth.mode ?? (password ? 'password' : 'token')
+  if (mode === 'none') return { mode }
+  const secret = mode === 'token' ? token : password
+  if (!secret) {
+    const envName = mode === 'token' ? 'OPENCLAW_GATEWAY_TOKEN' : 'OPENCLAW_GATEWAY_PASSWORD'
+    throw new ConfigError(
+      `gateway.auth.${mode}`,
+      `auth mode '${mode}' needs a secret: set gateway.auth.${mode} or the ${envName} environment variable`
+    )
+  }
+  return { mode, secret }
+}
+
+export interface AgentInfo {
+  id: string
+  name?: string
+  default?: boolean
+}
+
+/** The configured default agent: the one marked default, else the first, else `main`. */
+export const defaultAgentId = (agents: AgentInfo[]): string =>
+  (agents.find((a) => a.default) ?? agents[0])?.id ?? 'main'
+
+/** The host to listen on for `gateway.bind`: loopback, lan, or an address as given. */
+export const bindHost = (bind: string): string => {
+  if (bind === 'loopback') return '127.0.0.1'
+  if (bind === 'lan') return '0.0.0.0'
+  return bind
+}

@@ -1,0 +1,65 @@
+/** The OpenAI error envelope: the one place that builds error bodies. */
+
+export type ErrorType =
+  | 'invalid_request_error'
+  | 'authentication_error'
+  | 'permission_error'
+  | 'rate_limit_error'
+  | 'api_error'
+
+export interface ErrorBody {
+  error: { message: string; type: string; param: string | null; code: string | null }
+}
+
+const typeForStatus = (status: number): ErrorType => {
+  if (status === 401) return 'authentication_error'
+  if (status === 403) return 'permission_error'
+  if (status === 429) return 'rate_limit_error'
+  if (status >= 500) return 'api_error'
+  return 'invalid_request_error'
+}
+
+/** An error meant for the client: its message, status and fields are safe to send as they are. */
+export class ApiError extends Error {
+  readonly status: number
+  readonly type: string
+  readonly param: string | null
+  readonly code: string | null
+  readonly headers: Record<string, string>
+
+  constructor(
+    status: number,
+    message: string,
+    {
+      type = typeForStatus(status),
+      param = null,
+      code = null,
+      headers = {},
+    }: { type?: string; param?: string | null; code?: string | null; headers?: Record<string, string> } = {}
+  ) {
+    super(message)
+    this.name = 'ApiError'
+    this.status = status
+    this.type = type
+    this.param = param
+    this.code = code
+    this.headers = headers
+  }
+
+  toJSON(): ErrorBody {
+    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } }
+  }
+}
+
+export const badRequest = (message: string, param: string | null = null, code: string | null = null) =>
+  new ApiError(400, message, { param, code })
+
+export const internalError = () => new ApiError(500, 'internal error')
+
+/** A JSON Response for an error; `extra` headers go on top of the error's own. */
+export const errorResponse = (err: ApiError, extra?: HeadersInit): Response => {
+  const headers = new Headers(extra)
+  headers.set('content-type', 'application/json; charset=utf-8')
+  for (const [k, v] of Object.entries(err.headers)) headers.set(k, v)
+  return new Response(JSON.stringify(err.toJSON()), { status: err.status, headers })
+}

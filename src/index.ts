@@ -1,0 +1,22 @@
+export { createChatCompletionsApp, CHAT_PATH, MODELS_PATH, HEALTH_PATH } from './app.ts'
+export type { ChatCompletionsApp, ChatCompletionsOptions } from './app.ts'
+export type {
+  AgentBackend,
+  AgentEvent,
+  AgentInfo,
+  AgentRunInput,
+  AgentUsage,
+  ClientTool,
+  ImageInput,
+  NormalizedMessage,
+  StopReason,
+  StreamParams,
+  ToolCall,
+  ToolChoice,
+} from './backend.ts'
+export { createBackend, echoBackend, inProcessBackend } from './backends/index.ts'
+export type { EchoBackendOptions, InProcessBackendOptions, InProcessRun } from './backends/index.ts'
+export { ConfigError, parseConfig, resolveAuth, bindHost, substituteEnv } from './config.ts'
+export type { Config, ConfigInput, Env, ResolvedAuth, AuthMode } from './config.ts'
+export { ApiError } from './errors.ts'
+export type { Logger, RunStats } from './run.ts'

@@ -1,0 +1,352 @@
+/**
+ * The request body: a valibot schema, then a plain `ChatRequest` the rest of the app works on.
+ * Every 400 names the offending field in `param` (e.g. `messages[2].content`).
+ */
+import * as v from 'valibot'
+import type {
+  ClientTool,
+  NormalizedMessage,
+  StreamParams,
+  ToolCall,
+  ToolChoice,
+} from './backend.ts'
+import { badRequest } from './errors.ts'
+
+const ROLES = ['system', 'developer', 'user', 'assistant', 'tool', 'function'] as const
+const MISSING_USER_MESSAGE = 'Missing user message in `messages`.'
+
+const finiteNumber = (name: string) =>
+  v.pipe(v.number(`\`${name}\` must be a finite number.`), v.finite(`\`${name}\` must be a finite number.`))
+
+const inRange = (name: string, min: number, max: number, text: string) =>
+  v.pipe(
+    finiteNumber(name),
+    v.minValue(min, `\`${name}\` must be between ${text}.`),
+    v.maxValue(max, `\`${name}\` must be between ${text}.`)
+  )
+
+const tokenCap = (name: string) =>
+  v.pipe(
+    v.number(`${name} must be a positive safe integer`),
+    v.safeInteger(`${name} must be a positive safe integer`),
+    v.minValue(1, `${name} must be a positive safe integer`)
+  )
+
+const TOOLS = 'Invalid tools/tool_choice: '
+
+const ContentPart = v.variant(
+  'type',
+  [
+    v.looseObject({ type: v.literal('text'), text: v.string('A text part needs a string `text`.') }),
+    v.looseObject({
+      type: v.literal('input_text'),
+      text: v.string('An input_text part needs a string `text`.'),
+    }),
+    v.looseObject({
+      type: v.literal('image_url'),
+      image_url: v.union(
+        [v.string(), v.looseObject({ url: v.string() })],
+        'An image_url part needs `image_url` as a URL string or an object with a string `url`.'
+      ),
+    }),
+    v.looseObject({ type: v.literal('refusal'), refusal: v.string() }),
+  ],
+  (issue) =>
+    `Unsupported content part type ${issue.received}; supported: text, input_text, image_url, refusal.`
+)
+
+const Message = v.looseObject(
+  {
+    role: v.picklist(
+      ROLES,
+      'Invalid role: expected one of system, developer, user, assistant, tool, function.'
+    ),
+    content: v.nullish(
+      v.union(
+        [v.string(), v.array(ContentPart)],
+        'Message content must be a string, null, or an array of content parts.'
+      )
+    ),
+    name: v.nullish(v.string('`name` must be a string.')),
+    tool_call_id: v.nullish(v.string('`tool_call_id` must be a string.')),
+    tool_calls: v.nullish(v.array(v.unknown(), '`tool_calls` must be an array.')),
+  },
+  'Each message must be an object.'
+)
+
+const Tool = v.pipe(
+  v.looseObject(
+    {
+      type: v.literal('function', `${TOOLS}only function tools are supported`),
+      function: v.optional(
+        v.looseObject(
+          {
+            name: v.pipe(
+              v.string(`${TOOLS}tool.function.name is required`),
+              v.trim(),
+              v.nonEmpty(`${TOOLS}tool.function.name is required`)
+            ),
+            description: v.optional(v.unknown()),
+            parameters: v.optional(v.unknown()),
+            strict: v.optional(v.unknown()),
+          },
+          `${TOOLS}tool.function is required`
+        )
+      ),
+    },
+    `${TOOLS}each tool must be an object`
+  ),
+  v.check((tool) => tool.function !== undefined, `${TOOLS}tool.function is required`)
+)
+
+const STOP_TYPE = 'Invalid stop: stop must be a string or array of strings'
+
+const Body = v.looseObject(
+  {
+    model: v.optional(v.string('`model` must be a string.')),
+    messages: v.pipe(
+      v.array(Message, '`messages` must be an array of message objects.'),
+      v.minLength(1, MISSING_USER_MESSAGE)
+    ),
+    stream: v.optional(v.boolean('`stream` must be a boolean.')),
+    stream_options: v.optional(
+      v.looseObject(
+        { include_usage: v.nullish(v.boolean('`stream_options.include_usage` must be a boolean.')) },
+        '`stream_options` must be an object.'
+      )
+    ),
+    user: v.optional(v.string('`user` must be a string.')),
+    tools: v.optional(v.array(Tool, `${TOOLS}tools must be an array`)),
+    tool_choice: v.optional(v.unknown()),
+    max_completion_tokens: v.optional(tokenCap('max_completion_tokens')),
+    max_tokens: v.optional(tokenCap('max_tokens')),
+    temperature: v.optional(inRange('temperature', 0, 2, '0 and 2')),
+    top_p: v.optional(inRange('top_p', 0, 1, '0 and 1')),
+    frequency_penalty: v.optional(inRange('frequency_penalty', -2, 2, '-2.0 and 2.0')),
+    presence_penalty: v.optional(inRange('presence_penalty', -2, 2, '-2.0 and 2.0')),
+    seed: v.optional(v.pipe(finiteNumber('seed'), v.integer('`seed` must be an integer.'))),
+    stop: v.optional(
+      v.union(
+        [
+          v.pipe(v.string(), v.nonEmpty('Invalid stop: stop entries must be non-empty strings')),
+          v.pipe(
+            v.array(
+              v.pipe(
+                v.string('Invalid stop: stop entries must be non-empty strings'),
+                v.nonEmpty('Invalid stop: stop entries must be non-empty strings')
+              )
+            ),
+            v.maxLength(4, 'Invalid stop: stop supports at most 4 sequences')
+          ),
+        ],
+        STOP_TYPE
+      )
+    ),
+    response_format: v.optional(
+      v.looseObject(
+        {
+          type: v.picklist(
+            ['text', 'json_object', 'json_schema'],
+            'Invalid response_format: response_format.type must be text, json_object, or json_schema'
+          ),
+        },
+        'Invalid response_format: response_format must be an object'
+      )
+    ),
+    n: v.optional(
+      v.pipe(
+        v.number('`n` must be an integer.'),
+        v.integer('`n` must be an integer.'),
+        v.minValue(1, '`n` must be 1.'),
+        v.maxValue(1, 'Only one choice is supported: `n` must be 1.')
+      )
+    ),
+  },
+  'The request body must be a JSON object.'
+)
+
+type Issue = v.BaseIssue<unknown>
+
+/** A union reports its own message; a branch that got further than a type mismatch says more. */
+const innermost = (issue: Issue): Issue => {
+  const depth = issue.path?.length ?? 0
+  for (const sub of issue.issues ?? []) {
+    const subDepth = sub.path?.length ?? 0
+    if (subDepth > depth || (subDepth === depth && sub.kind !== 'schema')) return innermost(sub)
+  }
+  return issue
+}
+
+const paramOf = (issue: Issue): string | null => {
+  let param = ''
+  for (const { key } of issue.path ?? []) {
+    param += typeof key === 'number' ? `[${key}]` : param ? `.${String(key)}` : String(key)
+  }
+  return param || null
+}
+
+const toBadRequest = (first: Issue) => {
+  const issue = innermost(first)
+  const param = paramOf(issue)
+  const missing = issue.kind === 'schema' && issue.type === 'object' && issue.received === 'undefined'
+  if (missing) {
+    return param === 'messages'
+      ? badRequest(MISSING_USER_MESSAGE, param)
+      : badRequest(`Missing required field \`${param}\`.`, param)
+  }
+  return badRequest(issue.message, param)
+}
+
+/** The request as the app uses it, after validation. */
+export interface ChatRequest {
+  /** The request's `model` string, echoed in answers; `openclaw` when absent. */
+  model: string
+  modelGiven: boolean
+  messages: NormalizedMessage[]
+  stream: boolean
+  includeUsage: boolean
+  user?: string
+  clientTools: ClientTool[]
+  toolChoice?: ToolChoice
+  /** The system instruction `tool_choice` adds (required or a named function). */
+  toolInstruction?: string
+  streamParams: StreamParams
+}
+
+const partsText = (parts: v.InferOutput<typeof ContentPart>[]): string =>
+  parts
+    .filter((p) => p.type === 'text' || p.type === 'input_text')
+    .map((p) => (p as { text: string }).text)
+    .join('\n')
+
+const imageUrlsOf = (content: unknown): string[] => {
+  if (!Array.isArray(content)) return []
+  const urls: string[] = []
+  for (const part of content as v.InferOutput<typeof ContentPart>[]) {
+    if (part.type !== 'image_url') continue
+    urls.push((typeof part.image_url === 'string' ? part.image_url : part.image_url.url).trim())
+  }
+  return urls
+}
+
+const toolCallsOf = (raw: unknown[] | null | undefined): ToolCall[] => {
+  const calls: ToolCall[] = []
+  for (const item of raw ?? []) {
+    if (!item || typeof item !== 'object') continue
+    const { id, function: fn } = item as { id?: unknown; function?: { name?: unknown; arguments?: unknown } }
+    if (typeof id !== 'string' || !id.trim() || !fn || typeof fn.name !== 'string' || !fn.name.trim())
+      continue
+    const args = fn.arguments
+    calls.push({
+      id: id.trim(),
+      name: fn.name.trim(),
+      arguments: typeof args === 'string' ? args : JSON.stringify(args ?? {}),
+    })
+  }
+  return calls
+}
+
+const normalizeMessage = (m: v.InferOutput<typeof Message>): NormalizedMessage => {
+  const role = m.role === 'function' ? 'tool' : m.role
+  const content = m.content
+  const text = typeof content === 'string' ? content : Array.isArray(content) ? partsText(content) : ''
+  const out: NormalizedMessage = { role, text: text.trim() }
+  const imageUrls = imageUrlsOf(content)
+  if (imageUrls.length) out.imageUrls = imageUrls
+  if (m.name) out.name = m.name
+  // Legacy `function` messages name the function instead of giving a call id.
+  const toolCallId = m.tool_call_id ?? (m.role === 'function' ? m.name : undefined)
+  if (role === 'tool' && toolCallId) out.toolCallId = toolCallId
+  if (role === 'assistant') {
+    const toolCalls = toolCallsOf(m.tool_calls)
+    if (toolCalls.length) out.toolCalls = toolCalls
+  }
+  return out
+}
+
+const normalizeTool = (t: v.InferOutput<typeof Tool>): ClientTool => {
+  const fn = t.function!
+  const out: ClientTool = { type: 'function', function: { name: fn.name } }
+  if (typeof fn.description === 'string') out.function.description = fn.description
+  if (fn.parameters && typeof fn.parameters === 'object' && !Array.isArray(fn.parameters)) {
+    out.function.parameters = fn.parameters as Record<string, unknown>
+  }
+  if (typeof fn.strict === 'boolean') out.function.strict = fn.strict
+  return out
+}
+
+const resolveToolChoice = (
+  raw: unknown,
+  tools: ClientTool[]
+): Pick<ChatRequest, 'clientTools' | 'toolChoice' | 'toolInstruction'> => {
+  const fail = (detail: string) => badRequest(TOOLS + detail, 'tool_choice')
+  if (raw === undefined || raw === 'auto') {
+    return { clientTools: tools, toolChoice: tools.length ? 'auto' : undefined }
+  }
+  if (raw === 'none') return { clientTools: [], toolChoice: 'none' }
+  if (raw === 'required') {
+    if (!tools.length) throw fail('tool_choice=required but no tools were provided')
+    return {
+      clientTools: tools,
+      toolChoice: 'required',
+      toolInstruction: 'You must call one of the available tools before responding.',
+    }
+  }
+  if (typeof raw === 'string') throw fail('unsupported tool_choice type')
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw fail('tool_choice must be a string or object')
+  }
+  const { type, function: fn } = raw as { type?: unknown; function?: { name?: unknown } }
+  if (type !== 'function') {
+    throw fail(typeof type === 'string' ? `tool_choice ${type} is not supported` : 'unsupported tool_choice type')
+  }
+  const name = typeof fn?.name === 'string' ? fn.name.trim() : ''
+  if (!name) throw fail('tool_choice.function.name is required')
+  const tool = tools.find((t) => t.function.name === name)
+  if (!tool) throw fail(`tool_choice requested unknown tool: ${name}`)
+  return {
+    clientTools: [tool],
+    toolChoice: { type: 'function', function: { name } },
+    toolInstruction: `You must call the ${name} tool before responding.`,
+  }
+}
+
+/**
+ * Validates a parsed JSON body.
+ * @throws {ApiError} 400 with `param` naming the field
+ */
+export const parseChatRequest = (body: unknown): ChatRequest => {
+  let input = body
+  if (body && typeof body === 'object' && !Array.isArray(body)) {
+    // SDKs send `null` for fields they leave unset: treat it as absent.
+    input = Object.fromEntries(Object.entries(body).filter(([, value]) => value !== null))
+  }
+  const result = v.safeParse(Body, input)
+  if (!result.success) throw toBadRequest(result.issues[0])
+  const b = result.output
+  const stop = typeof b.stop === 'string' ? [b.stop] : b.stop
+  const streamParams: StreamParams = {
+    maxTokens: b.max_completion_tokens ?? b.max_tokens,
+    temperature: b.temperature,
+    topP: b.top_p,
+    frequencyPenalty: b.frequency_penalty,
+    presencePenalty: b.presence_penalty,
+    seed: b.seed,
+    stop,
+    responseFormat: b.response_format,
+  }
+  for (const key of Object.keys(streamParams) as (keyof StreamParams)[]) {
+    if (streamParams[key] === undefined) delete streamParams[key]
+  }
+  const user = b.user?.trim()
+  return {
+    model: b.model ?? 'openclaw',
+    modelGiven: b.model !== undefined,
+    messages: b.messages.map(normalizeMessage),
+    stream: b.stream === true,
+    includeUsage: b.stream === true && b.stream_options?.include_usage === true,
+    user: user || undefined,
+    streamParams,
+    ...resolveToolChoice(b.tool_choice, (b.tools ?? []).map(normalizeTool)),
+  }
+}

@@ -1,0 +1,87 @@
+/** Which agent, which session, which channel: from headers, `model` and `user`, in that order. */
+import { AGENT_ID_PATTERN, defaultAgentId, type AgentInfo } from './config.ts'
+import { badRequest } from './errors.ts'
+
+export interface Route {
+  agentId: string
+  sessionKey: string
+  messageChannel: string
+  modelOverride?: string
+}
+
+const INVALID_MODEL = 'Invalid `model`. Use `openclaw` or `openclaw/<agentId>`.'
+const RESERVED_SESSION =
+  '`x-openclaw-session-key` cannot use reserved internal session namespaces.'
+const RESERVED_PREFIXES = ['subagent:', 'cron:', 'acp:']
+const MAX_SESSION_KEY = 512
+const CHANNEL_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/
+
+/** The agent a `model` string names; `null` for the default agent; throws when not an agent id. */
+export const agentFromModel = (model: string): string | null => {
+  const m = model.trim().toLowerCase()
+  if (m === 'openclaw' || m === 'openclaw/default') return null
+  const match = /^(?:openclaw\/|openclaw:|agent:)(.+)$/.exec(m)
+  if (!match || !AGENT_ID_PATTERN.test(match[1])) throw badRequest(INVALID_MODEL, 'model', 'model_not_found')
+  return match[1]
+}
+
+const checkAgent = (id: string, agents: AgentInfo[], param: string | null) => {
+  if (!AGENT_ID_PATTERN.test(id) || !agents.some((a) => a.id === id)) {
+    throw badRequest(`Unknown agent '${id}'.`, param, 'model_not_found')
+  }
+  return id
+}
+
+const isReserved = (key: string): boolean => {
+  const k = key.toLowerCase()
+  if (RESERVED_PREFIXES.some((p) => k.startsWith(p))) return true
+  const rest = /^agent:[^:]+:(.*)$/.exec(k)?.[1]
+  return rest !== undefined && RESERVED_PREFIXES.some((p) => rest.startsWith(p))
+}
+
+/**
+ * Resolves the route for one request.
+ * @throws {ApiError} 400 for an invalid model, an unknown agent or a reserved session key
+ */
+export const resolveRoute = (
+  headers: Headers,
+  model: string,
+  user: string | undefined,
+  agents: AgentInfo[]
+): Route => {
+  const headerAgent = (headers.get('x-openclaw-agent-id') ?? headers.get('x-openclaw-agent'))?.trim()
+  let agentId: string
+  if (headerAgent) {
+    agentId = checkAgent(headerAgent.toLowerCase(), agents, null)
+  } else {
+    const fromModel = agentFromModel(model)
+    agentId = fromModel === null ? defaultAgentId(agents) : checkAgent(fromModel, agents, 'model')
+  }
+
+  let sessionKey = headers.get('x-openclaw-session-key')?.trim()
+  if (sessionKey) {
+    if (sessionKey.length > MAX_SESSION_KEY) {
+      throw badRequest(`\`x-openclaw-session-key\` is longer than ${MAX_SESSION_KEY} characters.`)
+    }
+    if (isReserved(sessionKey)) throw badRequest(RESERVED_SESSION)
+  } else if (user) {
+    sessionKey = `agent:${agentId}:openai-user:${user.toLowerCase()}`
+  } else {
+    sessionKey = `agent:${agentId}:openai:${crypto.randomUUID()}`
+  }
+
+  const channel = headers.get('x-openclaw-message-channel')?.trim().toLowerCase()
+  const messageChannel = channel && CHANNEL_PATTERN.test(channel) ? channel : 'webchat'
+
+  const route: Route = { agentId, sessionKey, messageChannel }
+  const override = headers.get('x-openclaw-model')?.trim()
+  if (override !== undefined && override !== '') {
+    const [provider, ...rest] = override.split('/')
+    const modelId = rest.join('/')
+    if (/\s/.test(override) || !provider || (override.includes('/') && !modelId)) {
+      throw badRequest('Invalid `x-openclaw-model`.')
+    }
+    route.modelOverride = override
+  }
+  return route
+}

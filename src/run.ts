@@ -1,0 +1,123 @@
+/**
+ * Runs one turn: waits for the session's lock, drives the backend, and turns whatever happens
+ * (abort, a throw, a malformed event) into the small event union the responders understand.
+ */
+import type { AgentBackend, AgentEvent, AgentRunInput } from './backend.ts'
+import { ApiError } from './errors.ts'
+import { SessionLocks } from './session-lock.ts'
+
+export interface Logger {
+  info(message: string): void
+  warn(message: string): void
+  error(message: string, err?: unknown): void
+}
+
+export const consoleLogger: Logger = {
+  info: (m) => console.log(m),
+  warn: (m) => console.warn(m),
+  error: (m, err) => console.error(m, err ?? ''),
+}
+
+export interface RunStats {
+  /** Turns started and not yet finished (including those waiting for their session). */
+  activeRuns: number
+  /** Session keys with a turn running or queued. */
+  sessionLocks: number
+}
+
+const isEvent = (e: unknown): e is AgentEvent => {
+  if (!e || typeof e !== 'object') return false
+  const ev = e as Record<string, unknown>
+  switch (ev.type) {
+    case 'text':
+      return typeof ev.delta === 'string'
+    case 'tool_calls':
+      return (
+        Array.isArray(ev.calls) &&
+        ev.calls.every(
+          (c) =>
+            c && typeof c.id === 'string' && typeof c.name === 'string' && typeof c.arguments === 'string'
+        )
+      )
+    case 'usage':
+      return !!ev.usage && typeof ev.usage === 'object'
+    case 'done':
+      return ev.text === undefined || typeof ev.text === 'string'
+    case 'error':
+      return typeof ev.message === 'string'
+    default:
+      return false
+  }
+}
+
+const abortMessage = (signal: AbortSignal): Extract<AgentEvent, { type: 'error' }> => {
+  const reason = signal.reason
+  if (reason instanceof ApiError) return { type: 'error', message: reason.message, status: reason.status }
+  return { type: 'error', message: 'The request was cancelled.', status: 499 }
+}
+
+/** Runs turns against one backend, one at a time per session key, and counts them. */
+export class TurnRunner {
+  readonly locks = new SessionLocks()
+  #active = 0
+  readonly #backend: AgentBackend
+  readonly #logger: Logger
+
+  constructor(backend: AgentBackend, logger: Logger) {
+    this.#backend = backend
+    this.#logger = logger
+  }
+
+  stats(): RunStats {
+    return { activeRuns: this.#active, sessionLocks: this.locks.size }
+  }
+
+  /**
+   * The turn's events. The iterator always ends with `done` or `error`, never throws, and frees
+   * the session lock (and runs `cleanup`) as soon as it ends or its consumer stops.
+   */
+  async *run(
+    input: AgentRunInput,
+    signal: AbortSignal,
+    cleanup?: () => void
+  ): AsyncGenerator<AgentEvent> {
+    this.#active++
+    let release: (() => void) | undefined
+    try {
+      try {
+        release = await this.locks.acquire(input.sessionKey, signal)
+      } catch {
+        yield abortMessage(signal)
+        return
+      }
+      let ended = false
+      try {
+        for await (const event of this.#backend.run(input, signal)) {
+          if (signal.aborted) break
+          if (!isEvent(event)) {
+            this.#logger.error(`backend yielded a malformed event for run ${input.runId}`, event)
+            yield { type: 'error', message: 'internal error', status: 500 }
+            return
+          }
+          yield event
+          if (event.type === 'done' || event.type === 'error') {
+            ended = true
+            break
+          }
+        }
+      } catch (err) {
+        if (!signal.aborted) {
+          this.#logger.error(`backend failed for run ${input.runId}`, err)
+          yield { type: 'error', message: 'internal error', status: 500 }
+          return
+        }
+      }
+      if (signal.aborted) yield abortMessage(signal)
+      else if (!ended) yield { type: 'done' }
+    } finally {
+      release?.()
+      cleanup?.()
+      this.#active--
+    }
+  }
+}
