@@ -18,12 +18,18 @@ export const finishReasonOf = (toolCalls: ToolCall[], stopReason?: StopReason) =
 
 /** A named or required `tool_choice` the agent did not honour: said after the run, as 502. */
 export const unmetToolChoice = (choice: ToolChoice | undefined, toolCalls: ToolCall[]) => {
-  if (toolCalls.length || !choice || choice === 'auto' || choice === 'none') return undefined
-  const message =
-    choice === 'required'
-      ? 'tool_choice=required was not satisfied by the agent response'
-      : `tool_choice required a ${choice.function.name} tool call, but the agent did not produce one`
-  return new ApiError(502, message)
+  if (!choice || choice === 'auto' || choice === 'none') return undefined
+  if (choice === 'required') {
+    if (toolCalls.length) return undefined
+    return new ApiError(502, 'tool_choice=required was not satisfied by the agent response')
+  }
+  // A pinned function is met only by a call to that very function.
+  const { name } = choice.function
+  if (toolCalls.some((c) => c.name === name)) return undefined
+  return new ApiError(
+    502,
+    `tool_choice required a ${name} tool call, but the agent did not produce one`
+  )
 }
 
 export const errorFromEvent = (e: Extract<AgentEvent, { type: 'error' }>) =>

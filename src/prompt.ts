@@ -51,7 +51,6 @@ export const buildPrompt = (messages: NormalizedMessage[], toolInstruction?: str
   const system: string[] = []
   const entries: Entry[] = []
   const currentIndex = currentTurnIndex(messages)
-  let currentEntry = -1
   messages.forEach((m, i) => {
     if (m.role === 'system' || m.role === 'developer') {
       if (m.text) system.push(m.text)
@@ -60,12 +59,13 @@ export const buildPrompt = (messages: NormalizedMessage[], toolInstruction?: str
     const body = bodyOf(m, i === currentIndex)
     // An empty tool result still answers a call, so it stays when it names the call.
     if (!body && !(m.role === 'tool' && m.toolCallId)) return
-    if (i === currentIndex) currentEntry = entries.length
     entries.push({ role: m.role, sender: senderOf(m), body })
   })
   if (toolInstruction) system.push(toolInstruction)
   const extraSystemPrompt = system.length ? system.join('\n\n') : undefined
 
+  // The last user-or-tool *entry* (an empty last message was dropped above); else the last entry.
+  let currentEntry = entries.findLastIndex((e) => e.role === 'user' || e.role === 'tool')
   if (currentEntry === -1) currentEntry = entries.length - 1
   if (currentEntry === -1) throw badRequest('Missing user message in `messages`.', 'messages')
 

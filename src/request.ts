@@ -81,10 +81,14 @@ const Tool = v.pipe(
       function: v.optional(
         v.looseObject(
           {
-            name: v.pipe(
-              v.string(`${TOOLS}tool.function.name is required`),
-              v.trim(),
-              v.nonEmpty(`${TOOLS}tool.function.name is required`)
+            // A missing name defaults to '' so it fails with the same message as a blank one.
+            name: v.optional(
+              v.pipe(
+                v.string(`${TOOLS}tool.function.name is required`),
+                v.trim(),
+                v.nonEmpty(`${TOOLS}tool.function.name is required`)
+              ),
+              ''
             ),
             description: v.optional(v.unknown()),
             parameters: v.optional(v.unknown()),
@@ -167,12 +171,16 @@ const Body = v.looseObject(
 
 type Issue = v.BaseIssue<unknown>
 
-/** A union reports its own message; a branch that got further than a type mismatch says more. */
+/**
+ * A union reports its own message; a branch that got further than a type mismatch says more.
+ * A branch's issues have paths relative to the union's value, so they are made absolute here.
+ */
 const innermost = (issue: Issue): Issue => {
-  const depth = issue.path?.length ?? 0
+  const base = issue.path ?? []
   for (const sub of issue.issues ?? []) {
-    const subDepth = sub.path?.length ?? 0
-    if (subDepth > depth || (subDepth === depth && sub.kind !== 'schema')) return innermost(sub)
+    if (sub.path?.length || sub.kind !== 'schema') {
+      return innermost({ ...sub, path: [...base, ...(sub.path ?? [])] as Issue['path'] })
+    }
   }
   return issue
 }
@@ -188,7 +196,9 @@ const paramOf = (issue: Issue): string | null => {
 const toBadRequest = (first: Issue) => {
   const issue = innermost(first)
   const param = paramOf(issue)
-  const missing = issue.kind === 'schema' && issue.type === 'object' && issue.received === 'undefined'
+  // A missing key is reported by its object schema (`object`, `loose_object`...).
+  const missing =
+    issue.kind === 'schema' && issue.type.endsWith('object') && issue.received === 'undefined'
   if (missing) {
     return param === 'messages'
       ? badRequest(MISSING_USER_MESSAGE, param)
@@ -316,6 +326,8 @@ const resolveToolChoice = (
  * @throws {ApiError} 400 with `param` naming the field
  */
 export const parseChatRequest = (body: unknown): ChatRequest => {
+  // valibot's object schemas accept arrays; a JSON array is not a request.
+  if (Array.isArray(body)) throw badRequest('The request body must be a JSON object.')
   let input = body
   if (body && typeof body === 'object' && !Array.isArray(body)) {
     // SDKs send `null` for fields they leave unset: treat it as absent.

@@ -152,9 +152,15 @@ export const sseStream = (
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
+        // Silence is measured from the last write: events that write nothing (held prose, usage)
+        // do not put off the heartbeat.
+        const heartbeatAt = Date.now() + ctx.heartbeatMs
         while (!out && !finished) {
           pending ??= iterator.next()
-          const result = ctx.heartbeatMs > 0 ? await withTimeout(pending, ctx.heartbeatMs) : await pending
+          const result =
+            ctx.heartbeatMs > 0
+              ? await withTimeout(pending, Math.max(0, heartbeatAt - Date.now()))
+              : await pending
           if (cancelled) return
           if (result === TIMEOUT) {
             out = HEARTBEAT

@@ -2,6 +2,7 @@
  * One helper to start a real listening server (Node's `http` on port 0, which Bun and Deno also
  * provide), plus small readers for raw HTTP answers and SSE bytes.
  */
+import assert from 'node:assert/strict'
 import {
   createChatCompletionsApp,
   type AgentBackend,
@@ -134,3 +135,116 @@ export const untilAborted = (signal: AbortSignal) =>
     if (signal.aborted) return resolve()
     signal.addEventListener('abort', () => resolve(), { once: true })
   })
+
+/**
+ * Polls `check` once per event-loop turn (`setImmediate`, so I/O keeps flowing) until it holds.
+ * The wall-clock bound only turns a hang into a failure; it never decides an outcome.
+ */
+export const waitFor = async (check: () => boolean, what = 'a condition', boundMs = 5_000) => {
+  const giveUp = Date.now() + boundMs
+  while (!check()) {
+    if (Date.now() > giveUp) throw new Error(`timed out waiting for ${what}`)
+    await new Promise<void>((resolve) => setImmediate(resolve))
+  }
+}
+
+/** Reads a response body incrementally: `until` reads until the raw text so far satisfies it. */
+export const bodyReader = (res: Response) => {
+  const reader = res.body!.getReader()
+  const decoder = new TextDecoder()
+  let text = ''
+  let done = false
+  const step = async () => {
+    const next = await reader.read()
+    if (next.done) done = true
+    else text += decoder.decode(next.value, { stream: true })
+  }
+  return {
+    get text() {
+      return text
+    },
+    /**
+     * Reads until `check(text)` holds; throws if the body ends first. The wall-clock bound only
+     * turns a hang into a failure.
+     */
+    async until(check: (text: string) => boolean, boundMs = 5_000) {
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const hang = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out; the body so far:\n${text}`)), boundMs)
+      })
+      try {
+        while (!check(text)) {
+          if (done) throw new Error(`the body ended before the expected bytes:\n${text}`)
+          await Promise.race([step(), hang])
+        }
+        return text
+      } finally {
+        clearTimeout(timer)
+      }
+    },
+    /** Reads to the end and returns the whole text. */
+    async rest() {
+      while (!done) await step()
+      return text
+    },
+    cancel: () => reader.cancel(),
+  }
+}
+
+/** Like `startServer`, but `config` is used as given (no test defaults), for start-up rules. */
+export const startBareServer = async (
+  options: ChatCompletionsOptions = {}
+): Promise<TestServer> => {
+  const shutdown = new AbortController()
+  const app = createChatCompletionsApp({
+    clientAddress: nodeClientAddress,
+    signal: shutdown.signal,
+    logger: { info() {}, warn() {}, error() {} },
+    ...options,
+  })
+  const running = await serve(app, { port: 0, hostname: '127.0.0.1' })
+  return { url: running.url, app, shutdown, close: () => running.close(1000) }
+}
+
+const TYPE_FOR_STATUS: Record<number, string> = {
+  401: 'authentication_error',
+  403: 'permission_error',
+  429: 'rate_limit_error',
+}
+
+/**
+ * Asserts an error answer: its status, a JSON body that is exactly the OpenAI envelope
+ * `{error:{message,type,param,code}}`, the type the status implies (unless `type` says), and
+ * whichever of `message` (string or pattern), `param` and `code` are given. Returns the `error`.
+ */
+export const assertError = async (
+  res: Response,
+  status: number,
+  expected: {
+    message?: string | RegExp
+    type?: string
+    param?: string | null
+    code?: string | null
+  } = {}
+) => {
+  const text = await res.text()
+  assert.equal(res.status, status, text)
+  assert.match(res.headers.get('content-type') ?? '', /^application\/json/)
+  const body = JSON.parse(text)
+  assert.deepEqual(Object.keys(body), ['error'])
+  const { error } = body
+  assert.deepEqual(Object.keys(error).sort(), ['code', 'message', 'param', 'type'])
+  assert.equal(typeof error.message, 'string')
+  assert.ok(error.param === null || typeof error.param === 'string', `param: ${error.param}`)
+  assert.ok(error.code === null || typeof error.code === 'string', `code: ${error.code}`)
+  const type =
+    expected.type ??
+    TYPE_FOR_STATUS[status] ??
+    (status >= 500 ? 'api_error' : 'invalid_request_error')
+  assert.equal(error.type, type)
+  if (expected.message instanceof RegExp) assert.match(error.message, expected.message)
+  else if (expected.message !== undefined) assert.equal(error.message, expected.message)
+  if (expected.param !== undefined) assert.equal(error.param, expected.param)
+  if (expected.code !== undefined) assert.equal(error.code, expected.code)
+  return error as { message: string; type: string; param: string | null; code: string | null }
+}
