@@ -176,9 +176,11 @@ export const createChatCompletionsApp = (options: ChatCompletionsOptions = {}): 
 
     if (!req.stream) return c.json(await buildCompletion(events, ctx), 200, JSON_TYPE)
     const heartbeatMs = endpoint.heartbeatSeconds * 1000
-    const stream = sseStream(events, { ...ctx, includeUsage: req.includeUsage, heartbeatMs }, () =>
+    const stream = sseStream(events, { ...ctx, includeUsage: req.includeUsage, heartbeatMs }, () => {
       controller.abort(new ApiError(499, 'The client closed the connection.'))
-    )
+      // A body cancelled before its first read never starts the turn, whose `finally` unlinks.
+      unlink()
+    })
     return c.body(stream, 200, SSE_HEADERS)
   })
 

@@ -3,7 +3,7 @@
  * file, and find the client's address for the failed-auth lockout.
  */
 import { readFile } from 'node:fs/promises'
-import { createServer, type IncomingMessage, type Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
@@ -42,6 +42,13 @@ export const toNodeListener = (app: FetchApp) =>
 export const serve = (app: FetchApp, { port = 18789, hostname = '127.0.0.1' }: ServeOptions = {}) =>
   new Promise<RunningServer>((resolve, reject) => {
     const server = createServer(toNodeListener(app))
+    // While closing, a connection whose answer just ended (a stream cut short by shutdown) is
+    // idle: close it now rather than wait for the client's keep-alive or the grace period.
+    server.on('request', (_req, res: ServerResponse) =>
+      res.once('close', () => {
+        if (!server.listening) server.closeIdleConnections()
+      })
+    )
     server.once('error', reject)
     server.listen(port, hostname, () => {
       server.off('error', reject)

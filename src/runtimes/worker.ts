@@ -1,0 +1,84 @@
+/**
+ * Cloudflare Workers entry. There is no config file: the config comes from the worker's
+ * bindings (vars and secrets), read once per isolate.
+ *
+ * Bindings:
+ * - `OPENCLAW_CONFIG`: a whole config (JSON text or a JSON var), optional; the ones below win
+ * - `OPENCLAW_CHAT_COMPLETIONS_ENABLED`: `"true"` turns the endpoint on
+ * - `OPENCLAW_AUTH_MODE`: `token` | `password` | `none`
+ * - `OPENCLAW_GATEWAY_TOKEN` / `OPENCLAW_GATEWAY_PASSWORD`: the secret (`wrangler secret put`)
+ * - `OPENCLAW_AGENTS`: agent ids, comma-separated; the first is the default
+ * - `OPENCLAW_BACKEND`: the `backend` section (JSON text or a JSON var)
+ */
+import type { Context } from 'hono'
+import { createChatCompletionsApp, type ChatCompletionsApp } from '../app.ts'
+import { ConfigError, type ConfigInput, type Env } from '../config.ts'
+import { ApiError } from '../errors.ts'
+
+export type WorkerBindings = Record<string, unknown>
+
+const json = (name: string, value: unknown): unknown => {
+  if (typeof value !== 'string') return value
+  try {
+    return JSON.parse(value)
+  } catch (err) {
+    throw new ConfigError(name, `not valid JSON: ${(err as Error).message}`)
+  }
+}
+
+/** The config a worker's bindings describe. */
+export const configFromBindings = (env: WorkerBindings): ConfigInput => {
+  const config = (json('OPENCLAW_CONFIG', env.OPENCLAW_CONFIG) ?? {}) as Record<string, any>
+  config.gateway ??= {}
+  if (env.OPENCLAW_CHAT_COMPLETIONS_ENABLED !== undefined) {
+    const endpoints = ((config.gateway.http ??= {}).endpoints ??= {})
+    endpoints.chatCompletions = {
+      ...endpoints.chatCompletions,
+      enabled: String(env.OPENCLAW_CHAT_COMPLETIONS_ENABLED).trim().toLowerCase() === 'true',
+    }
+  }
+  if (env.OPENCLAW_AUTH_MODE !== undefined) {
+    config.gateway.auth = { ...config.gateway.auth, mode: env.OPENCLAW_AUTH_MODE }
+  }
+  if (typeof env.OPENCLAW_AGENTS === 'string') {
+    const ids = env.OPENCLAW_AGENTS.split(',').map((s) => s.trim()).filter(Boolean)
+    config.agents = { list: ids.map((id, i) => ({ id, default: i === 0 })) }
+  }
+  if (env.OPENCLAW_BACKEND !== undefined) config.backend = json('OPENCLAW_BACKEND', env.OPENCLAW_BACKEND)
+  return config as ConfigInput
+}
+
+const stringEnv = (env: WorkerBindings): Env =>
+  Object.fromEntries(Object.entries(env).filter(([, v]) => typeof v === 'string')) as Env
+
+/** Cloudflare sets this header itself at the edge; a client cannot forge it through Cloudflare. */
+const clientAddress = (c: Context) => c.req.header('cf-connecting-ip')
+
+let cached: { env: WorkerBindings; app: ChatCompletionsApp | ApiError } | undefined
+
+const appFor = (env: WorkerBindings): ChatCompletionsApp | ApiError => {
+  if (cached?.env === env) return cached.app
+  let app: ChatCompletionsApp | ApiError
+  try {
+    app = createChatCompletionsApp({ config: configFromBindings(env), env: stringEnv(env), clientAddress })
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    console.error(`gateway-chat-completions: invalid config: ${err.message}`)
+    app = new ApiError(500, `The gateway is misconfigured: ${err.message}`)
+  }
+  cached = { env, app }
+  return app
+}
+
+export default {
+  fetch(request: Request, env: WorkerBindings, ctx: unknown): Response | Promise<Response> {
+    const app = appFor(env)
+    if (app instanceof ApiError) {
+      return new Response(JSON.stringify(app.toJSON()), {
+        status: app.status,
+        headers: { 'content-type': 'application/json; charset=utf-8' },
+      })
+    }
+    return app.fetch(request, env, ctx as never)
+  },
+}
