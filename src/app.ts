@@ -139,7 +139,13 @@ export const createChatCompletionsApp = (options: ChatCompletionsOptions = {}): 
     c.header('x-openclaw-agent-id', route.agentId)
     c.header('x-openclaw-session-key', route.sessionKey)
     const prompt = buildPrompt(req.messages, req.toolInstruction)
-    const images = await extractImages(req.messages, prompt.currentIndex, endpoint, options.fetch)
+    const images = await extractImages(
+      req.messages,
+      prompt.currentIndex,
+      endpoint,
+      options.fetch,
+      req.imageParts[prompt.currentIndex]
+    )
 
     const ctx: CompletionContext = {
       id: `chatcmpl-${crypto.randomUUID()}`,

@@ -139,7 +139,8 @@ export const extractImages = async (
   messages: NormalizedMessage[],
   currentIndex: number,
   cfg: ChatCompletionsConfig,
-  fetchImpl: typeof fetch = fetch
+  fetchImpl: typeof fetch = fetch,
+  partIndexes: number[] = []
 ): Promise<ImageInput[]> => {
   const current = messages[currentIndex]
   if (!current || current.role !== 'user' || !current.imageUrls?.length) return []
@@ -151,7 +152,7 @@ export const extractImages = async (
   const images: ImageInput[] = []
   let total = 0
   for (const [i, url] of urls.entries()) {
-    const param = `${base}[${i}]`
+    const param = `${base}[${partIndexes[i] ?? i}]`
     let bytes: Uint8Array
     let mimeType: string
     let data: string | undefined

@@ -213,6 +213,8 @@ export interface ChatRequest {
   model: string
   modelGiven: boolean
   messages: NormalizedMessage[]
+  /** Per message, the content-part index of each of its `imageUrls`. */
+  imageParts: number[][]
   stream: boolean
   includeUsage: boolean
   user?: string
@@ -238,6 +240,12 @@ const imageUrlsOf = (content: unknown): string[] => {
   }
   return urls
 }
+
+/** Where each image sits among a message's content parts, for error `param`s. */
+const imagePartIndexes = (content: unknown): number[] =>
+  Array.isArray(content)
+    ? content.flatMap((part: { type: string }, i) => (part.type === 'image_url' ? [i] : []))
+    : []
 
 const toolCallsOf = (raw: unknown[] | null | undefined): ToolCall[] => {
   const calls: ToolCall[] = []
@@ -355,6 +363,7 @@ export const parseChatRequest = (body: unknown): ChatRequest => {
     model: b.model ?? 'openclaw',
     modelGiven: b.model !== undefined,
     messages: b.messages.map(normalizeMessage),
+    imageParts: b.messages.map((m) => imagePartIndexes(m.content)),
     stream: b.stream === true,
     includeUsage: b.stream === true && b.stream_options?.include_usage === true,
     user: user || undefined,

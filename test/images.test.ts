@@ -179,6 +179,11 @@ describe('images sent as data URIs', () => {
     assert.equal(error.param, 'messages[1].content[1]')
   })
 
+  it('counts text parts when it names the bad image part', async () => {
+    const error = await s.reject(withImages('look', 'https://example.com/cat.png'))
+    assert.equal(error.param, 'messages[0].content[1]')
+  })
+
   it('rejects a type that is not an allowed image, such as a PDF (25)', async () => {
     const error = await s.reject(withImages('x', dataUri('application/pdf', image(MAGIC.pdf))))
     assert.match(error.message, /application\/pdf/)
