@@ -110,6 +110,11 @@ export const createChatCompletionsApp = (options: ChatCompletionsOptions = {}): 
   })
 
   app.get(HEALTH_PATH, (c) => c.json({ status: 'ok' }, 200, JSON_TYPE))
+  // Live counts for operators and tests, behind the same secret as the API.
+  app.get(`${HEALTH_PATH}/details`, async function healthDetails(c) {
+    await auth.check(c.req.header('authorization') ?? null, clientAddress(c))
+    return c.json({ status: 'ok', ...runner.stats() }, 200, JSON_TYPE)
+  })
 
   const guard = async (c: Context<AppEnv>, method: string) => {
     if (!endpoint.enabled) {

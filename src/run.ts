@@ -73,8 +73,10 @@ export class TurnRunner {
   }
 
   /**
-   * The turn's events. The iterator always ends with `done` or `error`, never throws, and frees
-   * the session lock (and runs `cleanup`) as soon as it ends or its consumer stops.
+   * The turn's events. The iterator always ends with `done` or `error` and never throws. The
+   * session lock is freed (and `cleanup` run) when the turn ends, when its consumer stops, or
+   * as soon as `signal` aborts: some runtimes (workerd) drop a disconnected response body
+   * without ever cancelling it, so the consumer cannot be relied on to finish the iterator.
    */
   async *run(
     input: AgentRunInput,
@@ -83,6 +85,17 @@ export class TurnRunner {
   ): AsyncGenerator<AgentEvent> {
     this.#active++
     let release: (() => void) | undefined
+    let settled = false
+    const settle = () => {
+      if (settled) return
+      settled = true
+      signal.removeEventListener('abort', settle)
+      release?.()
+      cleanup?.()
+      this.#active--
+    }
+    if (signal.aborted) settle()
+    else signal.addEventListener('abort', settle, { once: true })
     try {
       try {
         release = await this.locks.acquire(input.sessionKey, signal)
@@ -90,6 +103,8 @@ export class TurnRunner {
         yield abortMessage(signal)
         return
       }
+      // Aborted between the lock being granted and this line: give it back at once.
+      if (settled) release()
       let ended = false
       try {
         for await (const event of this.#backend.run(input, signal)) {
@@ -115,9 +130,7 @@ export class TurnRunner {
       if (signal.aborted) yield abortMessage(signal)
       else if (!ended) yield { type: 'done' }
     } finally {
-      release?.()
-      cleanup?.()
-      this.#active--
+      settle()
     }
   }
 }

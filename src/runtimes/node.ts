@@ -1,16 +1,13 @@
 /**
- * Node glue, the only place that knows `node:http`: serve the app on a port, read the config
- * file, and find the client's address for the failed-auth lockout.
+ * Node glue, the only place that knows `node:http`: serve the app on its own port, or mount it
+ * into a host's server beside the host's routes and WebSockets.
  */
-import { readFile } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { homedir } from 'node:os'
-import { join } from 'node:path'
 import { getRequestListener } from '@hono/node-server'
 import type { Context } from 'hono'
-import JSON5 from 'json5'
-import { ConfigError, parseConfig, substituteEnv, type Config, type Env } from '../config.ts'
+
+export { loadConfig, type LoadConfigOptions } from './load-config.ts'
 
 type FetchApp = { fetch: (request: Request, env?: any) => Response | Promise<Response> }
 
@@ -69,35 +66,47 @@ const closeServer = (server: Server, graceMs = 5_000) =>
     server.closeIdleConnections()
   })
 
-export interface LoadConfigOptions {
-  /** The config file; else `OPENCLAW_CONFIG_PATH`, else `~/.openclaw/openclaw.json`. */
-  path?: string
-  env?: Env
+type RequestListener = (req: IncomingMessage, res: ServerResponse) => void
+
+/** The paths the app answers when mounted: the chat route and the model list. */
+export const defaultMountMatch = (pathname: string) =>
+  pathname === '/v1/chat/completions' ||
+  pathname === '/v1/models' ||
+  pathname.startsWith('/v1/models/')
+
+export interface MountOptions {
+  /** Which paths go to the app (default: `/v1/chat/completions`, `/v1/models[/…]`). */
+  match?: (pathname: string) => boolean
 }
 
 /**
- * Reads and validates the JSON5 config file. A missing default file means an empty config; a
- * missing file that was asked for by name is an error.
- * @throws {ConfigError}
+ * Mounts the app into an existing `node:http` server (a gateway's): requests for the app's paths
+ * go to the app, every other request goes to the host's own `request` listeners as before, and
+ * `upgrade` events (the host's WebSockets) are never touched. The host's global `Request` and
+ * `Response` are left alone. Call it after the host attached its request listener.
+ *
+ * @example
+ * ```ts
+ * const server = createServer(hostHandler)
+ * server.on('upgrade', hostUpgrade)
+ * const unmount = mount(server, createChatCompletionsApp({ config, clientAddress: nodeClientAddress }))
+ * server.listen(18789)
+ * ```
+ * @returns a function that restores the host's listeners
  */
-export const loadConfig = async ({ path, env = process.env }: LoadConfigOptions = {}): Promise<{
-  config: Config
-  path?: string
-}> => {
-  const named = path ?? (env.OPENCLAW_CONFIG_PATH || undefined)
-  const file = named ?? join(homedir(), '.openclaw', 'openclaw.json')
-  let text: string
-  try {
-    text = await readFile(file, 'utf8')
-  } catch (err) {
-    if (!named && (err as NodeJS.ErrnoException).code === 'ENOENT') return { config: parseConfig({}) }
-    throw new ConfigError('', `cannot read config file ${file}: ${(err as Error).message}`)
+export const mount = (server: Server, app: FetchApp, { match = defaultMountMatch }: MountOptions = {}) => {
+  const ours = toNodeListener(app)
+  const host = server.listeners('request') as RequestListener[]
+  const listener: RequestListener = (req, res) => {
+    const url = req.url ?? '/'
+    const q = url.indexOf('?')
+    if (match(q === -1 ? url : url.slice(0, q))) return void ours(req, res)
+    for (const fn of host) fn.call(server, req, res)
   }
-  let raw: unknown
-  try {
-    raw = JSON5.parse(text)
-  } catch (err) {
-    throw new ConfigError('', `config file ${file} is not valid JSON5: ${(err as Error).message}`)
+  server.removeAllListeners('request')
+  server.on('request', listener)
+  return function unmount() {
+    server.off('request', listener)
+    for (const fn of host) server.on('request', fn)
   }
-  return { config: parseConfig(substituteEnv(raw, env)), path: file }
 }

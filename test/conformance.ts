@@ -1,0 +1,268 @@
+/**
+ * One set of HTTP scenarios, written once and run against every runtime: the Node CLI, the
+ * Node port-sharing mount, the Bun binary, Deno and workerd. A runtime is a `start` function
+ * that serves the shared config (endpoint on or off) and says where.
+ */
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { after, before, describe, it } from 'node:test'
+import type { ConfigInput } from '../src/index.ts'
+import { sseChunks, sseData } from './helpers.ts'
+
+export const CONFORMANCE_TOKEN = 'conformance-token'
+
+/**
+ * Heartbeats every 200 ms: workerd learns that a client went away only when it next writes to
+ * the connection, so a quiet stream needs them for its disconnect to be seen.
+ */
+export const CONFORMANCE_HEARTBEAT_SECONDS = 0.2
+
+/** The config every runtime serves, as JSON (a valid JSON5 file). */
+export const conformanceConfig = (enabled: boolean): ConfigInput => ({
+  gateway: {
+    auth: { mode: 'token', token: CONFORMANCE_TOKEN },
+    http: {
+      endpoints: {
+        chatCompletions: { enabled, heartbeatSeconds: CONFORMANCE_HEARTBEAT_SECONDS },
+      },
+    },
+  },
+  agents: { list: [{ id: 'main', default: true }, { id: 'beta' }] },
+  backend: { type: 'echo' },
+})
+
+export interface Target {
+  url: string
+  close(): Promise<void>
+}
+
+export type Start = (options: { enabled: boolean }) => Promise<Target>
+
+export interface RuntimeLimits {
+  /**
+   * False where the runtime cannot tell that a client left until it writes to it (workerd):
+   * a non-stream run then ends on its own, and the scenario checks that it still leaves
+   * nothing behind.
+   */
+  seesIdleDisconnect?: boolean
+}
+
+/** Writes the conformance config to a temp file; `cleanup` removes it. */
+export const configFile = (enabled: boolean) => {
+  const dir = mkdtempSync(join(tmpdir(), 'gcc-conformance-'))
+  const path = join(dir, 'config.json5')
+  writeFileSync(path, JSON.stringify(conformanceConfig(enabled)))
+  return { path, cleanup: () => rmSync(dir, { recursive: true, force: true }) }
+}
+
+/**
+ * Spawns a server process that prints `listening on <url>` and returns that URL. It fails
+ * loudly (never skips) when the command cannot start. `close` sends SIGTERM and waits.
+ */
+export const spawnServer = async (
+  command: string,
+  args: string[],
+  cleanup: () => void = () => {}
+): Promise<Target> => {
+  const env = { ...process.env }
+  delete env.OPENCLAW_GATEWAY_TOKEN
+  delete env.OPENCLAW_CONFIG_PATH
+  const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stderr = ''
+  child.stderr!.on('data', (d) => (stderr += d))
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const url = await new Promise<string>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! })
+    lines.on('line', (line) => {
+      const match = /listening on (http:\/\/\S+)/.exec(line)
+      if (match) resolve(match[1])
+    })
+    child.once('error', (err) => reject(new Error(`cannot run ${command}: ${err.message}`)))
+    exited.then((code) =>
+      reject(new Error(`${command} ${args.join(' ')} exited with ${code} before listening:\n${stderr}`))
+    )
+  })
+  return {
+    url,
+    async close() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+      await exited
+      cleanup()
+    },
+  }
+}
+
+const post = (target: Target, body: unknown, init: RequestInit = {}, token = CONFORMANCE_TOKEN) =>
+  fetch(`${target.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    ...init,
+  })
+
+const details = async (target: Target) => {
+  const res = await fetch(`${target.url}/health/details`, {
+    headers: { authorization: `Bearer ${CONFORMANCE_TOKEN}` },
+  })
+  assert.equal(res.status, 200)
+  return (await res.json()) as { activeRuns: number; sessionLocks: number }
+}
+
+/** Polls the server's counts until `check` holds; a bounded number of round trips, no timers. */
+const waitForStats = async (
+  target: Target,
+  check: (s: { activeRuns: number; sessionLocks: number }) => boolean,
+  what: string
+) => {
+  let last
+  for (let i = 0; i < 2000; i++) {
+    last = await details(target)
+    if (check(last)) return
+  }
+  assert.fail(`${what}: last stats ${JSON.stringify(last)}`)
+}
+
+/** Registers the conformance scenarios for one runtime. */
+export const describeConformance = (
+  runtime: string,
+  start: Start,
+  { seesIdleDisconnect = true }: RuntimeLimits = {}
+) =>
+  describe(`conformance on ${runtime}`, () => {
+    let on: Target
+    let off: Target
+    before(async () => {
+      on = await start({ enabled: true })
+      off = await start({ enabled: false })
+    })
+    after(async () => {
+      await Promise.all([on?.close(), off?.close()])
+    })
+
+    it('answers a non-stream request with the echoed prompt', async () => {
+      const res = await post(on, { model: 'openclaw', messages: [{ role: 'user', content: 'hello' }] })
+      assert.equal(res.status, 200)
+      assert.match(res.headers.get('content-type') ?? '', /^application\/json/)
+      assert.ok(res.headers.get('x-request-id'))
+      const body = await res.json()
+      assert.equal(body.object, 'chat.completion')
+      assert.match(body.id, /^chatcmpl-/)
+      assert.equal(body.choices[0].message.content, 'hello')
+      assert.equal(body.choices[0].finish_reason, 'stop')
+    })
+
+    it('streams chunks that join to the reply and ends with [DONE]', async () => {
+      const res = await post(on, {
+        stream: true,
+        messages: [{ role: 'user', content: 'hello stream world' }],
+      })
+      assert.equal(res.status, 200)
+      assert.equal(res.headers.get('content-type'), 'text/event-stream; charset=utf-8')
+      const text = await res.text()
+      const chunks = sseChunks(text)
+      assert.deepEqual(chunks[0].choices[0].delta, { role: 'assistant', content: '' })
+      const content = chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('')
+      assert.equal(content, 'hello stream world')
+      assert.equal(chunks.at(-1).choices[0].finish_reason, 'stop')
+      assert.equal(sseData(text).at(-1), '[DONE]')
+      assert.ok(!chunks.some((c) => 'usage' in c), 'no usage unless asked')
+    })
+
+    it('adds a usage chunk only when include_usage is asked', async () => {
+      const res = await post(on, {
+        stream: true,
+        stream_options: { include_usage: true },
+        messages: [{ role: 'user', content: 'count me' }],
+      })
+      const chunks = sseChunks(await res.text())
+      const last = chunks.at(-1)
+      assert.deepEqual(last.choices, [])
+      assert.deepEqual(last.usage, { prompt_tokens: 2, completion_tokens: 2, total_tokens: 4 })
+      assert.ok(chunks.slice(0, -1).every((c) => c.usage === null))
+    })
+
+    it('answers 401 without the token', async () => {
+      const res = await post(on, { messages: [{ role: 'user', content: 'x' }] }, {}, 'wrong')
+      assert.equal(res.status, 401)
+      const { error } = await res.json()
+      assert.equal(error.type, 'authentication_error')
+      assert.equal(error.code, 'invalid_api_key')
+    })
+
+    it('answers 400 naming the bad field in param', async () => {
+      const res = await post(on, { temperature: 5, messages: [{ role: 'user', content: 'x' }] })
+      assert.equal(res.status, 400)
+      const { error } = await res.json()
+      assert.equal(error.type, 'invalid_request_error')
+      assert.equal(error.param, 'temperature')
+      assert.equal(error.message, '`temperature` must be between 0 and 2.')
+    })
+
+    it('answers 404 saying how to enable it when the endpoint is disabled', async () => {
+      const res = await post(off, { messages: [{ role: 'user', content: 'x' }] })
+      assert.equal(res.status, 404)
+      const { error } = await res.json()
+      assert.match(error.message, /chatCompletions\.enabled/)
+    })
+
+    it('lists the agents as models', async () => {
+      const res = await fetch(`${on.url}/v1/models`, {
+        headers: { authorization: `Bearer ${CONFORMANCE_TOKEN}` },
+      })
+      assert.equal(res.status, 200)
+      const body = await res.json()
+      assert.equal(body.object, 'list')
+      assert.deepEqual(
+        body.data.map((m: { id: string }) => m.id),
+        ['openclaw', 'openclaw/default', 'openclaw/main', 'openclaw/beta']
+      )
+    })
+
+    it('aborts the run when a streaming client disconnects', async () => {
+      const controller = new AbortController()
+      const res = await post(
+        on,
+        { stream: true, messages: [{ role: 'user', content: '/stall 60000' }] },
+        { signal: controller.signal }
+      )
+      const reader = res.body!.getReader()
+      const first = await reader.read()
+      assert.match(new TextDecoder().decode(first.value), /"role":"assistant"/)
+      await waitForStats(on, (s) => s.activeRuns === 1, 'the run should be running')
+      controller.abort()
+      await reader.cancel().catch(() => {})
+      await waitForStats(on, (s) => s.activeRuns === 0 && s.sessionLocks === 0, 'the run should end')
+    })
+
+    if (seesIdleDisconnect) {
+      it('aborts the run when a non-stream client disconnects', async () => {
+        const controller = new AbortController()
+        const pending = post(
+          on,
+          { messages: [{ role: 'user', content: '/stall 60000' }] },
+          { signal: controller.signal }
+        ).catch((err) => err)
+        await waitForStats(on, (s) => s.activeRuns === 1, 'the run should be running')
+        controller.abort()
+        assert.equal(((await pending) as Error).name, 'AbortError')
+        await waitForStats(on, (s) => s.activeRuns === 0 && s.sessionLocks === 0, 'the run should end')
+      })
+    } else {
+      it('holds nothing after a non-stream client disconnects (the run ends on its own)', async () => {
+        const controller = new AbortController()
+        const pending = post(
+          on,
+          { messages: [{ role: 'user', content: '/stall 500' }] },
+          { signal: controller.signal }
+        ).catch((err) => err)
+        await waitForStats(on, (s) => s.activeRuns === 1, 'the run should be running')
+        controller.abort()
+        assert.equal(((await pending) as Error).name, 'AbortError')
+        await waitForStats(on, (s) => s.activeRuns === 0 && s.sessionLocks === 0, 'the run should end')
+      })
+    }
+  })
