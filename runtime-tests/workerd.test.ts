@@ -17,32 +17,32 @@ const compatibilityFlags = JSON.parse(/^compatibility_flags\s*=\s*(\[.*\])/m.exe
 describeConformance(
   'workerd (Miniflare)',
   async ({ enabled }) => {
-  if (!existsSync(SCRIPT)) throw new Error(`${SCRIPT} is missing: run npm run build:worker`)
-  const mf = new Miniflare({
-    modules: true,
-    scriptPath: SCRIPT,
-    compatibilityDate,
-    compatibilityFlags,
-    host: '127.0.0.1',
-    port: 0,
-    // Config as a deployment gives it: vars plus the token as a secret.
-    bindings: {
-      OPENCLAW_CHAT_COMPLETIONS_ENABLED: String(enabled),
-      OPENCLAW_AUTH_MODE: 'token',
-      OPENCLAW_AGENTS: 'main,beta',
-      OPENCLAW_BACKEND: '{"type": "echo"}',
-      OPENCLAW_GATEWAY_TOKEN: CONFORMANCE_TOKEN,
-      OPENCLAW_CONFIG: JSON.stringify({
-        gateway: {
-          http: {
-            endpoints: { chatCompletions: { heartbeatSeconds: CONFORMANCE_HEARTBEAT_SECONDS } },
+    if (!existsSync(SCRIPT)) throw new Error(`${SCRIPT} is missing: run npm run build:worker`)
+    const mf = new Miniflare({
+      modules: true,
+      scriptPath: SCRIPT,
+      compatibilityDate,
+      compatibilityFlags,
+      host: '127.0.0.1',
+      port: 0,
+      // Config as a deployment gives it: vars plus the token as a secret.
+      bindings: {
+        OPENCLAW_CHAT_COMPLETIONS_ENABLED: String(enabled),
+        OPENCLAW_AUTH_MODE: 'token',
+        OPENCLAW_AGENTS: 'main,beta',
+        OPENCLAW_BACKEND: '{"type": "echo"}',
+        OPENCLAW_GATEWAY_TOKEN: CONFORMANCE_TOKEN,
+        OPENCLAW_CONFIG: JSON.stringify({
+          gateway: {
+            http: {
+              endpoints: { chatCompletions: { heartbeatSeconds: CONFORMANCE_HEARTBEAT_SECONDS } },
+            },
           },
-        },
-      }),
-    },
-  })
-  const url = await mf.ready
-  return { url: url.origin, close: () => mf.dispose() }
+        }),
+      },
+    })
+    const url = await mf.ready
+    return { url: url.origin, close: () => mf.dispose() }
   },
   { seesIdleDisconnect: false }
 )

@@ -84,7 +84,9 @@ const sendError = (c: Context<AppEnv>, err: ApiError) => {
  * ```
  * @throws {ConfigError} for a bad config, or token/password auth without a secret
  */
-export const createChatCompletionsApp = (options: ChatCompletionsOptions = {}): ChatCompletionsApp => {
+export const createChatCompletionsApp = (
+  options: ChatCompletionsOptions = {}
+): ChatCompletionsApp => {
   const env = options.env ?? {}
   const config = parseConfig(options.config ?? {})
   const logger = options.logger ?? consoleLogger
@@ -187,11 +189,15 @@ export const createChatCompletionsApp = (options: ChatCompletionsOptions = {}): 
 
     if (!req.stream) return c.json(await buildCompletion(events, ctx), 200, JSON_TYPE)
     const heartbeatMs = endpoint.heartbeatSeconds * 1000
-    const stream = sseStream(events, { ...ctx, includeUsage: req.includeUsage, heartbeatMs }, () => {
-      controller.abort(new ApiError(499, 'The client closed the connection.'))
-      // A body cancelled before its first read never starts the turn, whose `finally` unlinks.
-      unlink()
-    })
+    const stream = sseStream(
+      events,
+      { ...ctx, includeUsage: req.includeUsage, heartbeatMs },
+      () => {
+        controller.abort(new ApiError(499, 'The client closed the connection.'))
+        // A body cancelled before its first read never starts the turn, whose `finally` unlinks.
+        unlink()
+      }
+    )
     return c.body(stream, 200, SSE_HEADERS)
   })
 

@@ -89,7 +89,8 @@ export class AuthRateLimiter {
 
   #prune(now: number) {
     for (const [key, entry] of this.#entries) {
-      const live = entry.lockedUntil > now || entry.failures.some((t) => now - t < this.#cfg.windowMs)
+      const live =
+        entry.lockedUntil > now || entry.failures.some((t) => now - t < this.#cfg.windowMs)
       if (!live) this.#entries.delete(key)
     }
     // Still full of live entries: drop the oldest unlocked ones rather than grow without bound.
@@ -117,10 +118,14 @@ export const createAuthenticator = (
     async check(authorization, address) {
       const retryAfter = limiter?.retryAfter(address) ?? 0
       if (retryAfter > 0) {
-        throw new ApiError(429, 'Too many failed authentication attempts. Please try again later.', {
-          code: 'rate_limit_exceeded',
-          headers: { 'retry-after': String(retryAfter) },
-        })
+        throw new ApiError(
+          429,
+          'Too many failed authentication attempts. Please try again later.',
+          {
+            code: 'rate_limit_exceeded',
+            headers: { 'retry-after': String(retryAfter) },
+          }
+        )
       }
       const presented = bearerOf(authorization)
       if (presented === undefined) {

@@ -24,10 +24,16 @@ export interface ToolCall {
 
 export interface ClientTool {
   type: 'function'
-  function: { name: string; description?: string; parameters?: Record<string, unknown>; strict?: boolean }
+  function: {
+    name: string
+    description?: string
+    parameters?: Record<string, unknown>
+    strict?: boolean
+  }
 }
 
-export type ToolChoice = 'auto' | 'none' | 'required' | { type: 'function'; function: { name: string } }
+export type ToolChoice =
+  'auto' | 'none' | 'required' | { type: 'function'; function: { name: string } }
 
 export interface ImageInput {
   type: 'image'

@@ -39,7 +39,10 @@ export const errorFromEvent = (e: Extract<AgentEvent, { type: 'error' }>) =>
  * Drains the turn and builds the body.
  * @throws {ApiError} when the turn fails
  */
-export const buildCompletion = async (events: AsyncIterable<AgentEvent>, ctx: CompletionContext) => {
+export const buildCompletion = async (
+  events: AsyncIterable<AgentEvent>,
+  ctx: CompletionContext
+) => {
   let streamed = ''
   let finalText: string | undefined
   let stopReason: StopReason | undefined

@@ -170,7 +170,8 @@ export const parseConfig = (input: unknown): Config => {
   const config = result.output
   const ids = new Set<string>()
   config.agents.list.forEach((agent, i) => {
-    if (ids.has(agent.id)) throw new ConfigError(`agents.list[${i}].id`, `duplicate agent '${agent.id}'`)
+    if (ids.has(agent.id))
+      throw new ConfigError(`agents.list[${i}].id`, `duplicate agent '${agent.id}'`)
     ids.add(agent.id)
   })
   return config

@@ -35,7 +35,12 @@ export class ApiError extends Error {
       param = null,
       code = null,
       headers = {},
-    }: { type?: string; param?: string | null; code?: string | null; headers?: Record<string, string> } = {}
+    }: {
+      type?: string
+      param?: string | null
+      code?: string | null
+      headers?: Record<string, string>
+    } = {}
   ) {
     super(message)
     this.name = 'ApiError'
@@ -51,8 +56,11 @@ export class ApiError extends Error {
   }
 }
 
-export const badRequest = (message: string, param: string | null = null, code: string | null = null) =>
-  new ApiError(400, message, { param, code })
+export const badRequest = (
+  message: string,
+  param: string | null = null,
+  code: string | null = null
+) => new ApiError(400, message, { param, code })
 
 export const internalError = () => new ApiError(500, 'internal error')
 

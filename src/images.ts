@@ -160,7 +160,10 @@ export const extractImages = async (
     if (url.slice(0, 5).toLowerCase() === 'data:') {
       const comma = url.indexOf(',')
       if (comma === -1) throw fail('The data URI has no payload.', param)
-      const meta = url.slice(5, comma).split(';').map((s) => s.trim().toLowerCase())
+      const meta = url
+        .slice(5, comma)
+        .split(';')
+        .map((s) => s.trim().toLowerCase())
       if (!meta.includes('base64')) throw fail('image_url data URI must be base64 encoded.', param)
       const payload = url.slice(comma + 1)
       if (!payload.trim()) throw fail('image_url data URI is missing payload data.', param)

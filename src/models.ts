@@ -2,7 +2,13 @@
 import { AGENT_ID_PATTERN, defaultAgentId, type AgentInfo } from './config.ts'
 import { ApiError, badRequest } from './errors.ts'
 
-const model = (id: string) => ({ id, object: 'model', created: 0, owned_by: 'openclaw', permission: [] })
+const model = (id: string) => ({
+  id,
+  object: 'model',
+  created: 0,
+  owned_by: 'openclaw',
+  permission: [],
+})
 
 /** `openclaw`, `openclaw/default`, the default agent, then every agent; no duplicates. */
 export const listModels = (agents: AgentInfo[]) => {

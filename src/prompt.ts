@@ -36,7 +36,9 @@ const senderOf = (m: NormalizedMessage): string => {
 const bodyOf = (m: NormalizedMessage, isCurrent: boolean): string => {
   let body = m.text
   if (m.role === 'assistant' && m.toolCalls?.length) {
-    const lines = m.toolCalls.map((c) => `tool_call id=${c.id} name=${c.name} arguments=${c.arguments}`)
+    const lines = m.toolCalls.map(
+      (c) => `tool_call id=${c.id} name=${c.name} arguments=${c.arguments}`
+    )
     body = [body, ...lines].filter(Boolean).join('\n')
   }
   if (!body && isCurrent && m.role === 'user' && m.imageUrls?.length) return IMAGE_ONLY_PLACEHOLDER

@@ -16,7 +16,10 @@ const ROLES = ['system', 'developer', 'user', 'assistant', 'tool', 'function'] a
 const MISSING_USER_MESSAGE = 'Missing user message in `messages`.'
 
 const finiteNumber = (name: string) =>
-  v.pipe(v.number(`\`${name}\` must be a finite number.`), v.finite(`\`${name}\` must be a finite number.`))
+  v.pipe(
+    v.number(`\`${name}\` must be a finite number.`),
+    v.finite(`\`${name}\` must be a finite number.`)
+  )
 
 const inRange = (name: string, min: number, max: number, text: string) =>
   v.pipe(
@@ -37,7 +40,10 @@ const TOOLS = 'Invalid tools/tool_choice: '
 const ContentPart = v.variant(
   'type',
   [
-    v.looseObject({ type: v.literal('text'), text: v.string('A text part needs a string `text`.') }),
+    v.looseObject({
+      type: v.literal('text'),
+      text: v.string('A text part needs a string `text`.'),
+    }),
     v.looseObject({
       type: v.literal('input_text'),
       text: v.string('An input_text part needs a string `text`.'),
@@ -115,7 +121,9 @@ const Body = v.looseObject(
     stream: v.optional(v.boolean('`stream` must be a boolean.')),
     stream_options: v.optional(
       v.looseObject(
-        { include_usage: v.nullish(v.boolean('`stream_options.include_usage` must be a boolean.')) },
+        {
+          include_usage: v.nullish(v.boolean('`stream_options.include_usage` must be a boolean.')),
+        },
         '`stream_options` must be an object.'
       )
     ),
@@ -251,8 +259,17 @@ const toolCallsOf = (raw: unknown[] | null | undefined): ToolCall[] => {
   const calls: ToolCall[] = []
   for (const item of raw ?? []) {
     if (!item || typeof item !== 'object') continue
-    const { id, function: fn } = item as { id?: unknown; function?: { name?: unknown; arguments?: unknown } }
-    if (typeof id !== 'string' || !id.trim() || !fn || typeof fn.name !== 'string' || !fn.name.trim())
+    const { id, function: fn } = item as {
+      id?: unknown
+      function?: { name?: unknown; arguments?: unknown }
+    }
+    if (
+      typeof id !== 'string' ||
+      !id.trim() ||
+      !fn ||
+      typeof fn.name !== 'string' ||
+      !fn.name.trim()
+    )
       continue
     const args = fn.arguments
     calls.push({
@@ -267,7 +284,8 @@ const toolCallsOf = (raw: unknown[] | null | undefined): ToolCall[] => {
 const normalizeMessage = (m: v.InferOutput<typeof Message>): NormalizedMessage => {
   const role = m.role === 'function' ? 'tool' : m.role
   const content = m.content
-  const text = typeof content === 'string' ? content : Array.isArray(content) ? partsText(content) : ''
+  const text =
+    typeof content === 'string' ? content : Array.isArray(content) ? partsText(content) : ''
   const out: NormalizedMessage = { role, text: text.trim() }
   const imageUrls = imageUrlsOf(content)
   if (imageUrls.length) out.imageUrls = imageUrls
@@ -316,7 +334,11 @@ const resolveToolChoice = (
   }
   const { type, function: fn } = raw as { type?: unknown; function?: { name?: unknown } }
   if (type !== 'function') {
-    throw fail(typeof type === 'string' ? `tool_choice ${type} is not supported` : 'unsupported tool_choice type')
+    throw fail(
+      typeof type === 'string'
+        ? `tool_choice ${type} is not supported`
+        : 'unsupported tool_choice type'
+    )
   }
   const name = typeof fn?.name === 'string' ? fn.name.trim() : ''
   if (!name) throw fail('tool_choice.function.name is required')

@@ -10,8 +10,7 @@ export interface Route {
 }
 
 const INVALID_MODEL = 'Invalid `model`. Use `openclaw` or `openclaw/<agentId>`.'
-const RESERVED_SESSION =
-  '`x-openclaw-session-key` cannot use reserved internal session namespaces.'
+const RESERVED_SESSION = '`x-openclaw-session-key` cannot use reserved internal session namespaces.'
 const RESERVED_PREFIXES = ['subagent:', 'cron:', 'acp:']
 const MAX_SESSION_KEY = 512
 const CHANNEL_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/
@@ -21,7 +20,8 @@ export const agentFromModel = (model: string): string | null => {
   const m = model.trim().toLowerCase()
   if (m === 'openclaw' || m === 'openclaw/default') return null
   const match = /^(?:openclaw\/|openclaw:|agent:)(.+)$/.exec(m)
-  if (!match || !AGENT_ID_PATTERN.test(match[1])) throw badRequest(INVALID_MODEL, 'model', 'model_not_found')
+  if (!match || !AGENT_ID_PATTERN.test(match[1]))
+    throw badRequest(INVALID_MODEL, 'model', 'model_not_found')
   return match[1]
 }
 
@@ -49,7 +49,9 @@ export const resolveRoute = (
   user: string | undefined,
   agents: AgentInfo[]
 ): Route => {
-  const headerAgent = (headers.get('x-openclaw-agent-id') ?? headers.get('x-openclaw-agent'))?.trim()
+  const headerAgent = (
+    headers.get('x-openclaw-agent-id') ?? headers.get('x-openclaw-agent')
+  )?.trim()
   let agentId: string
   if (headerAgent) {
     agentId = checkAgent(headerAgent.toLowerCase(), agents, null)

@@ -36,7 +36,10 @@ const isEvent = (e: unknown): e is AgentEvent => {
         Array.isArray(ev.calls) &&
         ev.calls.every(
           (c) =>
-            c && typeof c.id === 'string' && typeof c.name === 'string' && typeof c.arguments === 'string'
+            c &&
+            typeof c.id === 'string' &&
+            typeof c.name === 'string' &&
+            typeof c.arguments === 'string'
         )
       )
     case 'usage':
@@ -52,7 +55,8 @@ const isEvent = (e: unknown): e is AgentEvent => {
 
 const abortMessage = (signal: AbortSignal): Extract<AgentEvent, { type: 'error' }> => {
   const reason = signal.reason
-  if (reason instanceof ApiError) return { type: 'error', message: reason.message, status: reason.status }
+  if (reason instanceof ApiError)
+    return { type: 'error', message: reason.message, status: reason.status }
   return { type: 'error', message: 'The request was cancelled.', status: 499 }
 }
 

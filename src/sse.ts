@@ -37,7 +37,7 @@ const encoder = new TextEncoder()
 const fragments = (text: string, size: number): string[] => {
   if (!text) return ['']
   const out: string[] = []
-  for (let i = 0; i < text.length; ) {
+  for (let i = 0; i < text.length;) {
     let end = Math.min(i + size, text.length)
     const last = text.charCodeAt(end - 1)
     if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--
@@ -62,7 +62,12 @@ const chunkWriter = (ctx: StreamContext) => {
           const [first, ...rest] = fragments(call.arguments, ARGUMENT_FRAGMENT)
           const open = choice({
             tool_calls: [
-              { index, id: call.id, type: 'function', function: { name: call.name, arguments: '' } },
+              {
+                index,
+                id: call.id,
+                type: 'function',
+                function: { name: call.name, arguments: '' },
+              },
             ],
           })
           return [first, ...rest]
@@ -98,7 +103,8 @@ export const sseStream = (
   const iterator = events[Symbol.asyncIterator]()
   const write = chunkWriter(ctx)
   // While tool_choice is constrained, prose waits until we know a tool call came.
-  const holdText = ctx.toolChoice !== undefined && ctx.toolChoice !== 'auto' && ctx.toolChoice !== 'none'
+  const holdText =
+    ctx.toolChoice !== undefined && ctx.toolChoice !== 'auto' && ctx.toolChoice !== 'none'
   let out = write.role()
   let sentText = false
   let heldText = ''

@@ -8,7 +8,8 @@ export interface Usage {
   prompt_tokens_details?: { cached_tokens: number }
 }
 
-const count = (n: number | undefined) => (typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : 0)
+const count = (n: number | undefined) =>
+  typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : 0
 
 /** Prompt = input + cache reads, completion = output, total = the larger of their sum and the report. */
 export const mapUsage = (u: AgentUsage = {}): Usage => {

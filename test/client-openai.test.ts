@@ -59,7 +59,11 @@ describe('the openai SDK', () => {
   })
 
   it('streams chunks that rebuild the echo and end with a finish reason', async () => {
-    const { data: stream, request_id, response } = await openai.chat.completions
+    const {
+      data: stream,
+      request_id,
+      response,
+    } = await openai.chat.completions
       .create({
         model: 'openclaw/main',
         messages: [{ role: 'user', content: 'a longer message to stream in pieces' }],

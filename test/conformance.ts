@@ -74,7 +74,9 @@ export const spawnServer = async (
   const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
   let stderr = ''
   child.stderr!.on('data', (d) => (stderr += d))
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code))
+  )
   const url = await new Promise<string>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! })
     lines.on('line', (line) => {
@@ -83,7 +85,9 @@ export const spawnServer = async (
     })
     child.once('error', (err) => reject(new Error(`cannot run ${command}: ${err.message}`)))
     exited.then((code) =>
-      reject(new Error(`${command} ${args.join(' ')} exited with ${code} before listening:\n${stderr}`))
+      reject(
+        new Error(`${command} ${args.join(' ')} exited with ${code} before listening:\n${stderr}`)
+      )
     )
   })
   return {
@@ -144,7 +148,10 @@ export const describeConformance = (
     })
 
     it('answers a non-stream request with the echoed prompt', async () => {
-      const res = await post(on, { model: 'openclaw', messages: [{ role: 'user', content: 'hello' }] })
+      const res = await post(on, {
+        model: 'openclaw',
+        messages: [{ role: 'user', content: 'hello' }],
+      })
       assert.equal(res.status, 200)
       assert.match(res.headers.get('content-type') ?? '', /^application\/json/)
       assert.ok(res.headers.get('x-request-id'))
@@ -235,7 +242,11 @@ export const describeConformance = (
       await waitForStats(on, (s) => s.activeRuns === 1, 'the run should be running')
       controller.abort()
       await reader.cancel().catch(() => {})
-      await waitForStats(on, (s) => s.activeRuns === 0 && s.sessionLocks === 0, 'the run should end')
+      await waitForStats(
+        on,
+        (s) => s.activeRuns === 0 && s.sessionLocks === 0,
+        'the run should end'
+      )
     })
 
     if (seesIdleDisconnect) {
@@ -249,7 +260,11 @@ export const describeConformance = (
         await waitForStats(on, (s) => s.activeRuns === 1, 'the run should be running')
         controller.abort()
         assert.equal(((await pending) as Error).name, 'AbortError')
-        await waitForStats(on, (s) => s.activeRuns === 0 && s.sessionLocks === 0, 'the run should end')
+        await waitForStats(
+          on,
+          (s) => s.activeRuns === 0 && s.sessionLocks === 0,
+          'the run should end'
+        )
       })
     } else {
       it('holds nothing after a non-stream client disconnects (the run ends on its own)', async () => {
@@ -262,7 +277,11 @@ export const describeConformance = (
         await waitForStats(on, (s) => s.activeRuns === 1, 'the run should be running')
         controller.abort()
         assert.equal(((await pending) as Error).name, 'AbortError')
-        await waitForStats(on, (s) => s.activeRuns === 0 && s.sessionLocks === 0, 'the run should end')
+        await waitForStats(
+          on,
+          (s) => s.activeRuns === 0 && s.sessionLocks === 0,
+          'the run should end'
+        )
       })
     }
   })

@@ -168,7 +168,10 @@ describe('a client that disconnects', () => {
         }
         assert.equal(await within(first.then(answer), 'the first answer'), 'answer to first')
         assert.equal(await within(third.then(answer), 'the third answer'), 'answer to third')
-        assert.deepEqual(probe.inputs.map((i) => i.message), ['first', 'third'])
+        assert.deepEqual(
+          probe.inputs.map((i) => i.message),
+          ['first', 'third']
+        )
         await settled(server)
       })
     })

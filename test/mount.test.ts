@@ -98,7 +98,7 @@ describe('mounting the app into a host node:http server', () => {
     assert.equal(globalThis.Response, globals.Response)
   })
 
-  it("gives the host its own listener back when unmounted", async () => {
+  it('gives the host its own listener back when unmounted', async () => {
     unmount()
     const res = await fetch(`${url}/v1/models`)
     assert.equal(await res.text(), 'host 404')

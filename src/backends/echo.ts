@@ -37,7 +37,10 @@ const currentText = (input: AgentRunInput) =>
  * `/tool <name> <json-args>` calls that client tool when it was offered;
  * `/error <text>` fails the run with `<text>`; `/stall <ms>` waits before the first chunk.
  */
-export const echoBackend = ({ chunkChars = 8, delayMs = 0 }: EchoBackendOptions = {}): AgentBackend => ({
+export const echoBackend = ({
+  chunkChars = 8,
+  delayMs = 0,
+}: EchoBackendOptions = {}): AgentBackend => ({
   name: 'echo',
   async *run(input: AgentRunInput, signal: AbortSignal): AsyncGenerator<AgentEvent> {
     const text = currentText(input)
@@ -54,7 +57,13 @@ export const echoBackend = ({ chunkChars = 8, delayMs = 0 }: EchoBackendOptions 
       const args = tool[2]?.trim() || '{}'
       yield {
         type: 'tool_calls',
-        calls: [{ id: `call_${crypto.randomUUID().replace(/-/g, '').slice(0, 24)}`, name: tool[1], arguments: args }],
+        calls: [
+          {
+            id: `call_${crypto.randomUUID().replace(/-/g, '').slice(0, 24)}`,
+            name: tool[1],
+            arguments: args,
+          },
+        ],
       }
       yield { type: 'usage', usage: { input: promptTokens, output: tokens(tool[1] + args) } }
       yield { type: 'done', stopReason: 'tool_calls' }

@@ -31,7 +31,10 @@ export const inProcessBackend = ({
   listAgents,
   async *run(input, signal) {
     const result = run(input, signal)
-    if (result && typeof (result as AsyncIterable<AgentEvent>)[Symbol.asyncIterator] === 'function') {
+    if (
+      result &&
+      typeof (result as AsyncIterable<AgentEvent>)[Symbol.asyncIterator] === 'function'
+    ) {
       yield* result as AsyncIterable<AgentEvent>
       return
     }

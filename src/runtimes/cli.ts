@@ -65,12 +65,14 @@ export const runCli = async (argv: string[], runtime: CliRuntime): Promise<void>
   const { values, positionals } = parse(argv)
   if (values.help) return console.log(USAGE)
   if (values.version) return console.log(VERSION)
-  if (positionals[0] !== 'serve' || positionals.length > 1) return fail(`expected 'serve'\n\n${USAGE}`)
+  if (positionals[0] !== 'serve' || positionals.length > 1)
+    return fail(`expected 'serve'\n\n${USAGE}`)
 
   let port: number | undefined
   if (values.port !== undefined) {
     port = Number(values.port)
-    if (!/^\d+$/.test(values.port) || port > 65535) return fail(`--port: not a port number: ${values.port}`)
+    if (!/^\d+$/.test(values.port) || port > 65535)
+      return fail(`--port: not a port number: ${values.port}`)
   }
 
   const env = process.env as Env
@@ -100,7 +102,9 @@ export const runCli = async (argv: string[], runtime: CliRuntime): Promise<void>
   } catch (err) {
     const code = (err as { code?: string }).code
     if (code === 'EADDRINUSE') {
-      return fail(`port ${port} on ${hostname} is already in use; stop the other server or pick another --port`)
+      return fail(
+        `port ${port} on ${hostname} is already in use; stop the other server or pick another --port`
+      )
     }
     if (code === 'EADDRNOTAVAIL') return fail(`cannot bind ${hostname}: no such local address`)
     if (code === 'EACCES') return fail(`no permission to listen on ${hostname}:${port}`)
@@ -113,7 +117,9 @@ export const runCli = async (argv: string[], runtime: CliRuntime): Promise<void>
       `(chat completions: ${enabled ? 'enabled' : 'disabled'}, auth: ${mode}, backend: ${config.backend.type})`
   )
   if (mode === 'none' && !LOOPBACK_HOSTS.includes(hostname)) {
-    console.warn(`WARNING: auth mode 'none' on ${hostname}: anyone who can reach this port can run agents`)
+    console.warn(
+      `WARNING: auth mode 'none' on ${hostname}: anyone who can reach this port can run agents`
+    )
   }
 
   let stopping = false

@@ -38,10 +38,13 @@ export const serve = async (
 ): Promise<Listening> => {
   let server: ReturnType<typeof Deno.serve>
   try {
-    server = Deno.serve({ port, hostname, onListen() {} }, (request, info) => app.fetch(request, info))
+    server = Deno.serve({ port, hostname, onListen() {} }, (request, info) =>
+      app.fetch(request, info)
+    )
   } catch (err) {
     // Deno names the error instead of giving it Node's code.
-    if ((err as Error).name === 'AddrInUse') throw Object.assign(err as Error, { code: 'EADDRINUSE' })
+    if ((err as Error).name === 'AddrInUse')
+      throw Object.assign(err as Error, { code: 'EADDRINUSE' })
     throw err
   }
   const host = hostname.includes(':') ? `[${hostname}]` : hostname

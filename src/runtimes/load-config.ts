@@ -20,7 +20,10 @@ export interface LoadConfigOptions {
  * missing file that was asked for by name is an error.
  * @throws {ConfigError}
  */
-export const loadConfig = async ({ path, env = process.env as Env }: LoadConfigOptions = {}): Promise<{
+export const loadConfig = async ({
+  path,
+  env = process.env as Env,
+}: LoadConfigOptions = {}): Promise<{
   config: Config
   path?: string
 }> => {
@@ -30,7 +33,8 @@ export const loadConfig = async ({ path, env = process.env as Env }: LoadConfigO
   try {
     text = await readFile(file, 'utf8')
   } catch (err) {
-    if (!named && (err as NodeJS.ErrnoException).code === 'ENOENT') return { config: parseConfig({}) }
+    if (!named && (err as NodeJS.ErrnoException).code === 'ENOENT')
+      return { config: parseConfig({}) }
     throw new ConfigError('', `cannot read config file ${file}: ${(err as Error).message}`)
   }
   let raw: unknown

@@ -51,7 +51,11 @@ export const serve = (app: FetchApp, { port = 18789, hostname = '127.0.0.1' }: S
       server.off('error', reject)
       const { port: bound } = server.address() as AddressInfo
       const host = hostname.includes(':') ? `[${hostname}]` : hostname
-      resolve({ server, url: `http://${host}:${bound}`, close: (graceMs) => closeServer(server, graceMs) })
+      resolve({
+        server,
+        url: `http://${host}:${bound}`,
+        close: (graceMs) => closeServer(server, graceMs),
+      })
     })
   })
 
@@ -94,7 +98,11 @@ export interface MountOptions {
  * ```
  * @returns a function that restores the host's listeners
  */
-export const mount = (server: Server, app: FetchApp, { match = defaultMountMatch }: MountOptions = {}) => {
+export const mount = (
+  server: Server,
+  app: FetchApp,
+  { match = defaultMountMatch }: MountOptions = {}
+) => {
   const ours = toNodeListener(app)
   const host = server.listeners('request') as RequestListener[]
   const listener: RequestListener = (req, res) => {

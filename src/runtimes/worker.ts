@@ -41,10 +41,13 @@ export const configFromBindings = (env: WorkerBindings): ConfigInput => {
     config.gateway.auth = { ...config.gateway.auth, mode: env.OPENCLAW_AUTH_MODE }
   }
   if (typeof env.OPENCLAW_AGENTS === 'string') {
-    const ids = env.OPENCLAW_AGENTS.split(',').map((s) => s.trim()).filter(Boolean)
+    const ids = env.OPENCLAW_AGENTS.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)
     config.agents = { list: ids.map((id, i) => ({ id, default: i === 0 })) }
   }
-  if (env.OPENCLAW_BACKEND !== undefined) config.backend = json('OPENCLAW_BACKEND', env.OPENCLAW_BACKEND)
+  if (env.OPENCLAW_BACKEND !== undefined)
+    config.backend = json('OPENCLAW_BACKEND', env.OPENCLAW_BACKEND)
   return config as ConfigInput
 }
 
@@ -60,7 +63,11 @@ const appFor = (env: WorkerBindings): ChatCompletionsApp | ApiError => {
   if (cached?.env === env) return cached.app
   let app: ChatCompletionsApp | ApiError
   try {
-    app = createChatCompletionsApp({ config: configFromBindings(env), env: stringEnv(env), clientAddress })
+    app = createChatCompletionsApp({
+      config: configFromBindings(env),
+      env: stringEnv(env),
+      clientAddress,
+    })
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err
     console.error(`gateway-chat-completions: invalid config: ${err.message}`)
