@@ -71,7 +71,11 @@ const appFor = (env: WorkerBindings): ChatCompletionsApp | ApiError => {
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err
     console.error(`gateway-chat-completions: invalid config: ${err.message}`)
-    app = new ApiError(500, `The gateway is misconfigured: ${err.message}`)
+    // The reason may quote the bad value (a secret, say): only the key goes to clients.
+    app = new ApiError(
+      500,
+      `The gateway is misconfigured: see ${err.path || 'the config'} in the logs.`
+    )
   }
   cached = { env, app }
   return app
