@@ -5,7 +5,7 @@
 import { Hono, type Context } from 'hono'
 import { requestId } from 'hono/request-id'
 import { createAuthenticator } from './auth.ts'
-import type { AgentBackend, AgentInfo, AgentRunInput } from './backend.ts'
+import type { AgentBackend, AgentInfo, AgentRunInput, BackendRuntime } from './backend.ts'
 import { createBackend } from './backends/create-backend.ts'
 import { readJsonBody } from './body.ts'
 import { buildCompletion, type CompletionContext } from './completion.ts'
@@ -46,6 +46,8 @@ export interface ChatCompletionsOptions {
   logger?: Logger
   /** Used to fetch allow-listed remote images. */
   fetch?: typeof fetch
+  /** What the runtime lends the configured backend (WebSocket, persistent store). */
+  backendRuntime?: BackendRuntime
 }
 
 export type ChatCompletionsApp = Hono<AppEnv> & {
@@ -95,9 +97,11 @@ export const createChatCompletionsApp = (
     options.auth ?? resolveAuth(config, env),
     config.gateway.auth.rateLimit
   )
-  const backend = options.backend ?? createBackend(config.backend)
+  const backend =
+    options.backend ?? createBackend(config.backend, { logger, ...options.backendRuntime })
   const runner = new TurnRunner(backend, logger)
   const shutdown = options.signal
+  shutdown?.addEventListener('abort', () => void backend.close?.().catch(() => {}), { once: true })
   const clientAddress = options.clientAddress ?? (() => undefined)
   const agents = async (): Promise<AgentInfo[]> =>
     backend.listAgents ? await backend.listAgents() : config.agents.list

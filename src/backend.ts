@@ -110,4 +110,26 @@ export interface AgentBackend {
   listAgents?(): Promise<AgentInfo[]>
   /** Optional: a short name for logs and the start-up line. */
   readonly name?: string
+  /** Optional: releases connections and timers (called when the server shuts down). */
+  close?(): Promise<void>
+}
+
+/** Small persistent state a backend may keep (a device identity, a device token). */
+export interface KeyValueStore {
+  get(key: string): Promise<string | undefined>
+  set(key: string, value: string): Promise<void>
+}
+
+/** The WebSocket constructor a backend may use (the browser API; the `ws` package fits it). */
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocket
+
+/** What a runtime entry lends the backends: things the Web-standard core cannot assume. */
+export interface BackendRuntime {
+  /** Default: `globalThis.WebSocket` (Node 20 has none; the Node entry passes `ws`). */
+  WebSocket?: WebSocketConstructor
+  /** Where state survives restarts; absent means memory only (e.g. on Workers). */
+  store?: KeyValueStore
+  /** Default: `globalThis.fetch`. */
+  fetch?: typeof fetch
+  logger?: { info(m: string): void; warn(m: string): void; error(m: string, err?: unknown): void }
 }

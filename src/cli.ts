@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 /** The Node CLI: `gateway-chat-completions serve [--config FILE] [--port N] [--host ADDR]`. */
 import { main } from './runtimes/cli.ts'
-import { nodeClientAddress, serve } from './runtimes/node.ts'
+import { nodeBackendRuntime, nodeClientAddress, serve } from './runtimes/node.ts'
 
-main(process.argv.slice(2), { serve, clientAddress: nodeClientAddress })
+main(process.argv.slice(2), {
+  serve,
+  clientAddress: nodeClientAddress,
+  backendRuntime: nodeBackendRuntime(),
+})

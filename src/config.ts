@@ -82,13 +82,51 @@ const EchoBackendSchema = v.object({
   delayMs: v.optional(nonNegativeInt(), 0),
 })
 
+const GatewayBackendSchema = v.object({
+  type: v.literal('gateway'),
+  /** The gateway's WebSocket URL. */
+  url: v.optional(
+    v.pipe(v.string(), v.regex(/^wss?:\/\//, 'must be a ws:// or wss:// URL')),
+    'ws://127.0.0.1:18789'
+  ),
+  token: v.optional(v.pipe(v.string(), v.nonEmpty('must not be empty'))),
+  password: v.optional(v.pipe(v.string(), v.nonEmpty('must not be empty'))),
+  /** Where the Ed25519 device identity is kept: a file path (Node, Bun, Deno), or a JWK (JSON). */
+  deviceIdentity: v.optional(v.pipe(v.string(), v.nonEmpty('must not be empty'))),
+  connectTimeoutMs: v.optional(positiveInt(), 15_000),
+})
+
+const OpenAIBackendSchema = v.object({
+  type: v.literal('openai'),
+  /** The upstream's base URL, e.g. `http://127.0.0.1:11434/v1`. */
+  baseUrl: v.pipe(v.string(), v.url('must be a URL')),
+  apiKey: v.optional(v.string()),
+  /** The upstream model every turn uses (unless `x-openclaw-model` names another). */
+  model: v.pipe(v.string(), v.nonEmpty('must not be empty')),
+  headers: v.optional(v.record(v.string(), v.string()), {}),
+  /** Time to the upstream's response headers. */
+  timeoutMs: v.optional(positiveInt(), 600_000),
+  /** Conversation memory for stable session keys (`user` or the session header). */
+  sessions: v.optional(
+    v.object({
+      maxMessages: v.optional(positiveInt(), 200),
+      maxSessions: v.optional(positiveInt(), 1000),
+      ttlMs: v.optional(positiveInt(), 86_400_000),
+    }),
+    {}
+  ),
+})
+
 export const ConfigSchema = v.object({
   gateway: v.optional(GatewaySchema, {}),
   agents: v.optional(
     v.object({ list: v.optional(v.array(AgentSchema), [{ id: 'main', default: true }]) }),
     {}
   ),
-  backend: v.optional(v.variant('type', [EchoBackendSchema]), { type: 'echo' }),
+  backend: v.optional(
+    v.variant('type', [EchoBackendSchema, GatewayBackendSchema, OpenAIBackendSchema]),
+    { type: 'echo' }
+  ),
 })
 
 /** What a config file or object may say. */
@@ -97,6 +135,8 @@ export type ConfigInput = v.InferInput<typeof ConfigSchema>
 export type Config = v.InferOutput<typeof ConfigSchema>
 export type ChatCompletionsConfig = Config['gateway']['http']['endpoints']['chatCompletions']
 export type EchoBackendConfig = v.InferOutput<typeof EchoBackendSchema>
+export type GatewayBackendConfig = v.InferOutput<typeof GatewayBackendSchema>
+export type OpenAIBackendConfig = v.InferOutput<typeof OpenAIBackendSchema>
 export type RateLimitConfig = v.InferOutput<typeof RateLimitSchema>
 
 export type AuthMode = 'token' | 'password' | 'none'

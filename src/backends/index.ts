@@ -1,3 +1,5 @@
 export { createBackend } from './create-backend.ts'
 export { echoBackend, type EchoBackendOptions } from './echo.ts'
 export { inProcessBackend, type InProcessBackendOptions, type InProcessRun } from './in-process.ts'
+export { gatewayBackend, type GatewayBackendOptions } from './gateway.ts'
+export { openaiBackend, type OpenAIBackendOptions } from './openai.ts'

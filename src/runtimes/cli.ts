@@ -9,6 +9,8 @@ import type { Context } from 'hono'
 import { createChatCompletionsApp, type ChatCompletionsApp } from '../app.ts'
 import { bindHost, ConfigError, resolveAuth, type Env } from '../config.ts'
 import { VERSION } from '../version.ts'
+import type { BackendRuntime } from '../backend.ts'
+import { fileStore } from './file-store.ts'
 import { loadConfig } from './load-config.ts'
 
 export interface Listening {
@@ -22,6 +24,8 @@ export interface CliRuntime {
   /** Listens; a taken port rejects with an error whose `code` is `EADDRINUSE`. */
   serve(app: ChatCompletionsApp, options: { port: number; hostname: string }): Promise<Listening>
   clientAddress(c: Context): string | undefined
+  /** What the runtime lends the backends (default: its global WebSocket, state in files). */
+  backendRuntime?: BackendRuntime
 }
 
 const USAGE = `Usage: gateway-chat-completions serve [--config FILE] [--port N] [--host ADDR]
@@ -87,6 +91,7 @@ export const runCli = async (argv: string[], runtime: CliRuntime): Promise<void>
       env,
       clientAddress: runtime.clientAddress,
       signal: shutdown.signal,
+      backendRuntime: runtime.backendRuntime ?? { store: fileStore },
     })
   } catch (err) {
     if (err instanceof ConfigError) return fail(`invalid config: ${err.message}`)

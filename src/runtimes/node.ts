@@ -6,10 +6,24 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { getRequestListener } from '@hono/node-server'
 import type { Context } from 'hono'
+import { WebSocket as WsWebSocket } from 'ws'
+import type { BackendRuntime, WebSocketConstructor } from '../backend.ts'
+import { fileStore } from './file-store.ts'
 
 export { loadConfig, type LoadConfigOptions } from './load-config.ts'
 
 type FetchApp = { fetch: (request: Request, env?: any) => Response | Promise<Response> }
+
+/**
+ * What Node lends the backends: the global WebSocket where there is one (Node 22+), else the
+ * `ws` package's (Node 20 has no global WebSocket), and state kept in files.
+ */
+export const nodeBackendRuntime = (): BackendRuntime => ({
+  WebSocket:
+    (globalThis.WebSocket as WebSocketConstructor | undefined) ??
+    (WsWebSocket as unknown as WebSocketConstructor),
+  store: fileStore,
+})
 
 /** The client's socket address, for `createChatCompletionsApp({ clientAddress })`. */
 export const nodeClientAddress = (c: Context): string | undefined =>
