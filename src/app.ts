@@ -3,6 +3,7 @@
  * auth → body → validate → route → prompt → images → run → respond.
  */
 import { Hono, type Context } from 'hono'
+import { cors } from 'hono/cors'
 import { requestId } from 'hono/request-id'
 import { createAuthenticator } from './auth.ts'
 import type { AgentBackend, AgentInfo, AgentRunInput, BackendRuntime } from './backend.ts'
@@ -25,6 +26,8 @@ import { parseChatRequest } from './request.ts'
 import { resolveRoute } from './routing.ts'
 import { consoleLogger, TurnRunner, type Logger, type RunStats } from './run.ts'
 import { SSE_HEADERS, sseStream } from './sse.ts'
+import { trustedClientAddress } from './client-address.ts'
+import { turnSignal } from './turn-signal.ts'
 
 export const CHAT_PATH = '/v1/chat/completions'
 export const MODELS_PATH = '/v1/models'
@@ -101,8 +104,23 @@ export const createChatCompletionsApp = (
     options.backend ?? createBackend(config.backend, { logger, ...options.backendRuntime })
   const runner = new TurnRunner(backend, logger)
   const shutdown = options.signal
-  shutdown?.addEventListener('abort', () => void backend.close?.().catch(() => {}), { once: true })
-  const clientAddress = options.clientAddress ?? (() => undefined)
+  // Shutdown drains: new requests get 503 at once, answers in flight get `drainTimeoutMs` to
+  // finish, then every run still going is aborted (its client hears why) and the backend closes.
+  const stopRuns = new AbortController()
+  stopRuns.signal.addEventListener('abort', () => void backend.close?.().catch(() => {}))
+  shutdown?.addEventListener(
+    'abort',
+    () => {
+      if (runner.stats().activeRuns === 0) return stopRuns.abort(shuttingDown())
+      const timer = setTimeout(() => stopRuns.abort(shuttingDown()), config.gateway.drainTimeoutMs)
+      ;(timer as { unref?: () => void }).unref?.()
+    },
+    { once: true }
+  )
+  const clientAddress = trustedClientAddress(
+    options.clientAddress ?? (() => undefined),
+    config.gateway.trustedProxies
+  )
   const agents = async (): Promise<AgentInfo[]> =>
     backend.listAgents ? await backend.listAgents() : config.agents.list
 
@@ -114,6 +132,25 @@ export const createChatCompletionsApp = (
     c.header('referrer-policy', 'no-referrer')
     await next()
   })
+
+  const { allowedOrigins } = config.gateway.http.cors
+  if (allowedOrigins.length) {
+    // Preflights are answered here, before auth. Credentials are never allowed: the API takes a
+    // bearer token, not cookies, so no origin (least of all `*`) needs them.
+    app.use(
+      cors({
+        origin: allowedOrigins.includes('*') ? '*' : allowedOrigins,
+        allowMethods: ['GET', 'POST', 'OPTIONS'],
+        exposeHeaders: [
+          'x-request-id',
+          'x-openclaw-agent-id',
+          'x-openclaw-session-key',
+          'retry-after',
+        ],
+        maxAge: 600,
+      })
+    )
+  }
 
   app.get(HEALTH_PATH, (c) => c.json({ status: 'ok' }, 200, JSON_TYPE))
   // Live counts for operators and tests, behind the same secret as the API.
@@ -143,7 +180,7 @@ export const createChatCompletionsApp = (
 
   app.all(CHAT_PATH, async function chatCompletions(c) {
     await guard(c, 'POST')
-    const body = await readJsonBody(c.req.raw, endpoint.maxBodyBytes)
+    const body = await readJsonBody(c.req.raw, endpoint.maxBodyBytes, endpoint.bodyTimeoutMs)
     c.set('bodyRead', true)
     const req = parseChatRequest(body)
     const route = resolveRoute(c.req.raw.headers, req.model, req.user, await agents())
@@ -179,17 +216,12 @@ export const createChatCompletionsApp = (
     if (input.extraSystemPrompt === undefined) delete input.extraSystemPrompt
     if (input.user === undefined) delete input.user
 
-    // One controller per turn, fed by the client going away and by server shutdown.
-    const controller = new AbortController()
-    const sources = [c.req.raw.signal, shutdown].filter((s): s is AbortSignal => !!s)
-    const reasonOf = (s: AbortSignal) => (s === shutdown ? shuttingDown() : s.reason)
-    const onAbort = (event: Event) => controller.abort(reasonOf(event.target as AbortSignal))
-    for (const s of sources) {
-      if (s.aborted) controller.abort(reasonOf(s))
-      else s.addEventListener('abort', onAbort, { once: true })
-    }
-    const unlink = () => sources.forEach((s) => s.removeEventListener('abort', onAbort))
-    const events = runner.run(input, controller.signal, unlink)
+    const turn = turnSignal({
+      request: c.req.raw.signal,
+      stop: stopRuns.signal,
+      timeoutSeconds: config.agents.defaults.timeoutSeconds,
+    })
+    const events = runner.run(input, turn.signal, turn.dispose)
 
     if (!req.stream) return c.json(await buildCompletion(events, ctx), 200, JSON_TYPE)
     const heartbeatMs = endpoint.heartbeatSeconds * 1000
@@ -197,9 +229,9 @@ export const createChatCompletionsApp = (
       events,
       { ...ctx, includeUsage: req.includeUsage, heartbeatMs },
       () => {
-        controller.abort(new ApiError(499, 'The client closed the connection.'))
-        // A body cancelled before its first read never starts the turn, whose `finally` unlinks.
-        unlink()
+        turn.abort(new ApiError(499, 'The client closed the connection.'))
+        // A body cancelled before its first read never starts the turn, whose `finally` disposes.
+        turn.dispose()
       }
     )
     return c.body(stream, 200, SSE_HEADERS)

@@ -1,23 +1,15 @@
-/** Reads the request body within the size limit and parses it as JSON, whatever its type says. */
+/** Reads the request body within the size and time limits and parses it as JSON, whatever its type says. */
 import { ApiError, badRequest } from './errors.ts'
 
 const tooLarge = (max: number) =>
   new ApiError(413, `Request body is larger than the limit of ${max} bytes.`)
 
-const readCapped = async (body: ReadableStream<Uint8Array>, max: number): Promise<Uint8Array> => {
-  const reader = body.getReader()
-  const chunks: Uint8Array[] = []
-  let size = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    size += value.byteLength
-    if (size > max) {
-      reader.cancel().catch(() => {})
-      throw tooLarge(max)
-    }
-    chunks.push(value)
-  }
+const timedOut = () =>
+  new ApiError(408, 'Request body timeout: the body did not arrive in time.', {
+    type: 'invalid_request_error',
+  })
+
+const concat = (chunks: Uint8Array[], size: number) => {
   if (chunks.length === 1) return chunks[0]
   const out = new Uint8Array(size)
   let at = 0
@@ -28,20 +20,50 @@ const readCapped = async (body: ReadableStream<Uint8Array>, max: number): Promis
   return out
 }
 
+/** All of the body, or an error once it passes `max` bytes or `timeoutMs` (the rest unread). */
+const readCapped = async (
+  body: ReadableStream<Uint8Array>,
+  max: number,
+  timeoutMs: number
+): Promise<Uint8Array> => {
+  const reader = body.getReader()
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(timedOut()), timeoutMs)
+  })
+  const chunks: Uint8Array[] = []
+  let size = 0
+  try {
+    for (;;) {
+      const { done, value } = await Promise.race([reader.read(), deadline])
+      if (done) return concat(chunks, size)
+      size += value.byteLength
+      if (size > max) throw tooLarge(max)
+      chunks.push(value)
+    }
+  } catch (err) {
+    reader.cancel().catch(() => {})
+    throw err
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 const decoder = new TextDecoder('utf-8', { fatal: true })
 
 /**
  * The parsed JSON body.
- * @throws {ApiError} 413 over `max` bytes (declared or counted), 400 for empty, non-UTF-8 or bad JSON
+ * @throws {ApiError} 413 over `max` bytes (declared or counted), 408 when it arrives too slowly,
+ *   400 for empty, non-UTF-8 or bad JSON
  */
-export const readJsonBody = async (request: Request, max: number): Promise<unknown> => {
+export const readJsonBody = async (
+  request: Request,
+  max: number,
+  timeoutMs: number
+): Promise<unknown> => {
   const declared = request.headers.get('content-length')
   if (declared !== null && Number(declared) > max) throw tooLarge(max)
-  let bytes: Uint8Array
-  if (!request.body) bytes = new Uint8Array()
-  else if (declared !== null) bytes = new Uint8Array(await request.arrayBuffer())
-  else bytes = await readCapped(request.body, max)
-  if (bytes.byteLength > max) throw tooLarge(max)
+  const bytes = request.body ? await readCapped(request.body, max, timeoutMs) : new Uint8Array()
   let text: string
   try {
     text = decoder.decode(bytes)

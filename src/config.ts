@@ -42,6 +42,8 @@ const ChatCompletionsSchema = v.object({
   maxTotalImageBytes: v.optional(positiveInt(), 20 * MiB),
   images: v.optional(ImagesSchema, {}),
   heartbeatSeconds: v.optional(v.pipe(v.number(), v.minValue(0)), 15),
+  /** Time allowed for the whole request body to arrive (slow senders get 408). */
+  bodyTimeoutMs: v.optional(positiveInt(), 30_000),
 })
 
 const AuthSchema = v.object({
@@ -51,8 +53,17 @@ const AuthSchema = v.object({
   rateLimit: v.optional(v.union([v.literal(false), RateLimitSchema]), {}),
 })
 
+const CorsSchema = v.object({
+  /** Origins a browser may call from, e.g. `https://app.example.com`; empty = CORS off. */
+  allowedOrigins: v.optional(v.array(v.pipe(v.string(), v.nonEmpty())), []),
+})
+
 const GatewaySchema = v.object({
   port: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535)), 18789),
+  /** Proxy addresses whose `X-Forwarded-For` is believed (for the failed-auth lockout). */
+  trustedProxies: v.optional(v.array(v.pipe(v.string(), v.nonEmpty())), []),
+  /** On shutdown, how long in-flight answers may take to finish before their runs are aborted. */
+  drainTimeoutMs: v.optional(nonNegativeInt(), 10_000),
   bind: v.optional(v.pipe(v.string(), v.nonEmpty()), 'loopback'),
   auth: v.optional(AuthSchema, {}),
   http: v.optional(
@@ -61,6 +72,7 @@ const GatewaySchema = v.object({
         v.object({ chatCompletions: v.optional(ChatCompletionsSchema, {}) }),
         {}
       ),
+      cors: v.optional(CorsSchema, {}),
     }),
     {}
   ),
@@ -120,7 +132,16 @@ const OpenAIBackendSchema = v.object({
 export const ConfigSchema = v.object({
   gateway: v.optional(GatewaySchema, {}),
   agents: v.optional(
-    v.object({ list: v.optional(v.array(AgentSchema), [{ id: 'main', default: true }]) }),
+    v.object({
+      list: v.optional(v.array(AgentSchema), [{ id: 'main', default: true }]),
+      defaults: v.optional(
+        v.object({
+          /** A turn that runs longer is aborted: 504, or an error event once streaming. */
+          timeoutSeconds: v.optional(v.pipe(v.number(), v.minValue(0)), 600),
+        }),
+        {}
+      ),
+    }),
     {}
   ),
   backend: v.optional(

@@ -27,7 +27,9 @@ export const agentFromModel = (model: string): string | null => {
 
 const checkAgent = (id: string, agents: AgentInfo[], param: string | null) => {
   if (!AGENT_ID_PATTERN.test(id) || !agents.some((a) => a.id === id)) {
-    throw badRequest(`Unknown agent '${id}'.`, param, 'model_not_found')
+    // Echo at most an id's worth of what was sent: the header may be anything, of any size.
+    const shown = id.length > 64 ? `${id.slice(0, 64)}…` : id
+    throw badRequest(`Unknown agent '${shown}'.`, param, 'model_not_found')
   }
   return id
 }

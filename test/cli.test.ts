@@ -223,11 +223,14 @@ describe('the CLI', () => {
     }
   })
 
-  it('ends a stream in flight with an error and [DONE] on SIGTERM, then exits 0', async () => {
-    const cli = await serveCli(EXAMPLE)
+  it('ends a stream in flight with an error and [DONE] on SIGTERM after the drain time, then exits 0', async () => {
+    const file = await configFile('drain.json5', {
+      gateway: { auth: { mode: 'token', token: 'cli-token' }, drainTimeoutMs: 100, ...ENABLED },
+    })
+    const cli = await serveCli(file)
     try {
       const request = { stream: true, ...userMessage('/stall 60000') }
-      const res = await ask(cli.url, 'local-dev-token', request)
+      const res = await ask(cli.url, 'cli-token', request)
       assert.equal(res.status, 200)
       const body = bodyReader(res)
       await body.until((text) => text.includes('"role":"assistant"'))

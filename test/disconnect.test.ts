@@ -178,10 +178,39 @@ describe('a client that disconnects', () => {
   }
 })
 
+/** A drain of 0 ms: runs still going when shutdown starts are aborted at once. */
+const NO_DRAIN = { gateway: { drainTimeoutMs: 0 } }
+
 describe('a server that shuts down', () => {
-  it('ends a stream in flight with an error event and [DONE], then refuses with 503', async () => {
-    const probe = stuckProbe()
+  it('lets an answer in flight finish within the drain time, while refusing new ones', async () => {
+    const release = deferred()
+    const probe = probeBackend(async function* () {
+      yield { type: 'text', delta: 'first' } satisfies AgentEvent
+      await release.promise
+      yield { type: 'text', delta: ' second' } satisfies AgentEvent
+      yield { type: 'done' } satisfies AgentEvent
+    })
     await withServer({ backend: probe.backend }, async (server) => {
+      const res = await chat(server, { stream: true, ...userMessage('hi') })
+      const body = bodyReader(res)
+      await body.until((text) => text.includes('"content":"first"'))
+      server.shutdown.abort()
+      const refused = await chat(server, userMessage('too late'))
+      assert.equal(refused.status, 503)
+      release.resolve()
+      const text = await within(body.rest(), 'the stream to end')
+      const chunks = sseChunks(text)
+      assert.equal(chunks.map((c) => c.choices[0]?.delta?.content ?? '').join(''), 'first second')
+      assert.equal(chunks.at(-1).choices[0].finish_reason, 'stop')
+      assert.equal(sseData(text).at(-1), '[DONE]')
+      assert.equal(probe.inputs.length, 1)
+      await settled(server)
+    })
+  })
+
+  it('ends a stream still going after the drain time with an error event and [DONE]', async () => {
+    const probe = stuckProbe()
+    await withServer({ backend: probe.backend, config: NO_DRAIN }, async (server) => {
       const res = await chat(server, { stream: true, ...userMessage('hi') })
       const body = bodyReader(res)
       await body.until((text) => text.includes('"content":"first"'))
@@ -203,9 +232,9 @@ describe('a server that shuts down', () => {
     })
   })
 
-  it('answers a non-stream request in flight with 503', async () => {
+  it('answers a non-stream request still going after the drain time with 503', async () => {
     const probe = stuckProbe()
-    await withServer({ backend: probe.backend }, async (server) => {
+    await withServer({ backend: probe.backend, config: NO_DRAIN }, async (server) => {
       const pending = chat(server, userMessage('hi'))
       await within(probe.started, 'the backend to start')
       server.shutdown.abort()

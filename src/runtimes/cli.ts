@@ -16,8 +16,8 @@ import { loadConfig } from './load-config.ts'
 export interface Listening {
   /** `http://host:port`, with the port actually bound. */
   url: string
-  /** Stops accepting and closes connections once their answers are done. */
-  close(): Promise<void>
+  /** Stops accepting; waits up to `graceMs` for answers in flight, then closes connections. */
+  close(graceMs?: number): Promise<void>
 }
 
 export interface CliRuntime {
@@ -132,9 +132,10 @@ export const runCli = async (argv: string[], runtime: CliRuntime): Promise<void>
     if (stopping) return
     stopping = true
     console.log(`gateway-chat-completions: ${signal}, shutting down`)
-    // Aborting ends every run: streams get an error event and [DONE], non-streams a 503.
+    // New requests get 503 from now on; answers in flight get the drain time to finish, then
+    // their runs are aborted (streams: an error event and [DONE]; non-streams: 503).
     shutdown.abort()
-    await listening.close()
+    await listening.close(config.gateway.drainTimeoutMs + 5_000)
     process.exit(0)
   }
   process.on('SIGINT', () => void stop('SIGINT'))
