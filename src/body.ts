@@ -20,6 +20,18 @@ const concat = (chunks: Uint8Array[], size: number) => {
   return out
 }
 
+const withDeadline = async <T>(promise: Promise<T>, timeoutMs: number): Promise<T> => {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(timedOut()), timeoutMs)
+  })
+  try {
+    return await Promise.race([promise, deadline])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 /** All of the body, or an error once it passes `max` bytes or `timeoutMs` (the rest unread). */
 const readCapped = async (
   body: ReadableStream<Uint8Array>,
@@ -52,9 +64,32 @@ const readCapped = async (
 const decoder = new TextDecoder('utf-8', { fatal: true })
 
 /**
+ * Arrays and objects may nest this deep, no deeper: code that walks the parsed body recursively
+ * (`JSON.stringify` here and in backends, a runtime's own parser) would run out of stack.
+ */
+export const MAX_JSON_DEPTH = 256
+
+/** Whether the JSON text opens more than `max` arrays or objects at once (strings skipped). */
+const nestsDeeper = (text: string, max: number): boolean => {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c) i++
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) inString = true
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true
+    } else if (c === 0x5d || c === 0x7d) depth--
+  }
+  return false
+}
+
+/**
  * The parsed JSON body.
  * @throws {ApiError} 413 over `max` bytes (declared or counted), 408 when it arrives too slowly,
- *   400 for empty, non-UTF-8 or bad JSON
+ *   400 for empty, non-UTF-8, bad or too deeply nested JSON
  */
 export const readJsonBody = async (
   request: Request,
@@ -63,7 +98,14 @@ export const readJsonBody = async (
 ): Promise<unknown> => {
   const declared = request.headers.get('content-length')
   if (declared !== null && Number(declared) > max) throw tooLarge(max)
-  const bytes = request.body ? await readCapped(request.body, max, timeoutMs) : new Uint8Array()
+  let bytes: Uint8Array
+  if (declared !== null) {
+    // The size is known and within the limit: read it whole (on Node this skips web streams).
+    bytes = new Uint8Array(await withDeadline(request.arrayBuffer(), timeoutMs))
+  } else {
+    // Chunked, or HTTP/2 without a length: count as it comes.
+    bytes = request.body ? await readCapped(request.body, max, timeoutMs) : new Uint8Array()
+  }
   let text: string
   try {
     text = decoder.decode(bytes)
@@ -71,6 +113,11 @@ export const readJsonBody = async (
     throw badRequest('The request body is not valid UTF-8.')
   }
   if (!text.trim()) throw badRequest('The request body is empty; send a JSON object.')
+  if (nestsDeeper(text, MAX_JSON_DEPTH)) {
+    throw badRequest(
+      `The request body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels.`
+    )
+  }
   try {
     return JSON.parse(text)
   } catch (err) {

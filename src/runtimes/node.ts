@@ -32,6 +32,12 @@ export const nodeClientAddress = (c: Context): string | undefined =>
 export interface ServeOptions {
   port?: number
   hostname?: string
+  /**
+   * Let `@hono/node-server` swap the process's global `Request`/`Response` for its lighter
+   * ones (default true: this server owns its process, and the swap saves a web-streams round
+   * trip per request). `mount()` never swaps: there the globals are the host's.
+   */
+  overrideGlobalObjects?: boolean
 }
 
 export interface RunningServer {
@@ -42,17 +48,20 @@ export interface RunningServer {
   close(graceMs?: number): Promise<void>
 }
 
-/** A request listener for `node:http` that leaves the host's globals alone. */
-export const toNodeListener = (app: FetchApp) =>
-  getRequestListener(app.fetch, { overrideGlobalObjects: false })
+/** A request listener for `node:http`; by default it leaves the process's globals alone. */
+export const toNodeListener = (app: FetchApp, { overrideGlobalObjects = false } = {}) =>
+  getRequestListener(app.fetch, { overrideGlobalObjects })
 
 /**
  * Serves the app on its own `node:http` server.
  * @throws the listen error (e.g. `EADDRINUSE`)
  */
-export const serve = (app: FetchApp, { port = 18789, hostname = '127.0.0.1' }: ServeOptions = {}) =>
+export const serve = (
+  app: FetchApp,
+  { port = 18789, hostname = '127.0.0.1', overrideGlobalObjects = true }: ServeOptions = {}
+) =>
   new Promise<RunningServer>((resolve, reject) => {
-    const server = createServer(toNodeListener(app))
+    const server = createServer(toNodeListener(app, { overrideGlobalObjects }))
     // While closing, a connection whose answer just ended (a stream cut short by shutdown) is
     // idle: close it now rather than wait for the client's keep-alive or the grace period.
     server.on('request', (_req, res: ServerResponse) =>

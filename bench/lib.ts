@@ -1,0 +1,111 @@
+/** Shared pieces of the benchmark scripts: start servers, run the load process, read memory. */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+
+export const TOKEN = 'bench-token'
+
+export interface Server {
+  name: string
+  url: string
+  child: ChildProcess
+  stop(): Promise<void>
+}
+
+/** Spawns a server that prints `listening on <url>`. */
+export const startServer = (name: string, command: string, args: string[]): Promise<Server> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+    const exited = new Promise<void>((done) => child.once('exit', () => done()))
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const match = /listening on (http:\/\/\S+)/.exec(line)
+      if (match)
+        resolve({
+          name,
+          url: match[1],
+          child,
+          async stop() {
+            child.kill('SIGTERM')
+            await exited
+          },
+        })
+    })
+    child.once('error', reject)
+    exited.then(() => reject(new Error(`${name} exited before listening`)))
+  })
+
+/** A config file for our server: token auth, endpoint on, echo backend with no delay. */
+export const benchConfig = (extra: Record<string, unknown> = {}) => {
+  const dir = mkdtempSync(join(tmpdir(), 'gcc-bench-'))
+  const path = join(dir, 'config.json5')
+  writeFileSync(
+    path,
+    JSON.stringify({
+      gateway: {
+        auth: { mode: 'token', token: TOKEN },
+        http: { endpoints: { chatCompletions: { enabled: true } } },
+        drainTimeoutMs: 0,
+        ...extra,
+      },
+      backend: { type: 'echo', chunkChars: 8, delayMs: 0 },
+    })
+  )
+  return path
+}
+
+export const ours = {
+  node: (config: string) =>
+    startServer('node', 'node', ['dist/cli.js', 'serve', '--config', config, '--port', '0']),
+  bun: (config: string) =>
+    startServer('bun', 'dist/gateway-chat-completions', ['serve', '--config', config, '--port', '0']),
+  deno: (config: string) =>
+    startServer('deno', 'node_modules/.bin/deno', [
+      'run',
+      '--allow-net',
+      '--allow-env',
+      '--allow-read',
+      '--allow-sys',
+      'src/runtimes/deno.ts',
+      'serve',
+      '--config',
+      config,
+      '--port',
+      '0',
+    ]),
+}
+
+export const baseline = () =>
+  startServer('baseline', 'node', ['--import', 'tsx', 'bench/baseline-server.ts', '0', TOKEN, '8'])
+
+/** Runs the load generator in its own process and returns its JSON result. */
+export const load = (args: string[]): Promise<Record<string, number>> =>
+  new Promise((resolve, reject) => {
+    const child = spawn('node', ['--import', 'tsx', 'bench/load.ts', ...args], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    let out = ''
+    child.stdout!.on('data', (d) => (out += d))
+    child.once('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1)!)) : reject(new Error(`load exited ${code}`))
+    )
+  })
+
+export const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = Math.floor(s.length / 2)
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+
+/** Resident memory of a process in bytes (Linux `/proc`). */
+export const rss = (pid: number) => {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024
+}
+
+export const chatBody = (text: string, stream = false) =>
+  JSON.stringify({ model: 'openclaw', stream, messages: [{ role: 'user', content: text }] })
+
+export const fmt = (n: number, digits = 0) =>
+  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })

@@ -1,0 +1,60 @@
+/**
+ * Scenarios 1, 2 and 5: non-stream requests per second at 1 and 64 connections, and a
+ * 1 000-chunk stream (chunks per second, time to first byte), for the raw baseline and our
+ * server on Node (then Bun and Deno when `--runtimes` is given). Rounds alternate between the
+ * servers so that drift on a shared machine hits both; the median round is reported.
+ *
+ * Usage: node --import tsx bench/throughput.ts [--runtimes] [--rounds N] [--seconds S]
+ */
+import { parseArgs } from 'node:util'
+import { baseline, benchConfig, chatBody, load, median, ours, TOKEN, type Server } from './lib.ts'
+
+const { values } = parseArgs({
+  options: {
+    runtimes: { type: 'boolean', default: false },
+    rounds: { type: 'string', default: '5' },
+    seconds: { type: 'string', default: '2' },
+  },
+})
+const rounds = Number(values.rounds)
+const seconds = values.seconds!
+
+const SHORT = chatBody('Hello, how are you today?')
+const LONG_STREAM = chatBody('x'.repeat(8 * 1000 - 3) + 'end', true) // 1 000 chunks of 8
+
+type Measure = (server: Server) => Promise<Record<string, number>>
+
+const rpsAt = (connections: number): Measure => (s) =>
+  load(['rps', s.url, TOKEN, String(connections), seconds, SHORT])
+const streamed: Measure = (s) => load(['stream', s.url, TOKEN, seconds, LONG_STREAM])
+
+/** Warm-up, then `rounds` alternating rounds; medians per server and key. */
+const compare = async (servers: Server[], measure: Measure) => {
+  for (const s of servers) await measure(s)
+  const results = new Map<string, Record<string, number>[]>(servers.map((s) => [s.name, []]))
+  for (let r = 0; r < rounds; r++) for (const s of servers) results.get(s.name)!.push(await measure(s))
+  const out: Record<string, Record<string, number>> = {}
+  for (const [name, rows] of results) {
+    out[name] = {}
+    for (const key of Object.keys(rows[0])) out[name][key] = median(rows.map((row) => row[key]))
+  }
+  return out
+}
+
+export const throughput = async () => {
+  const config = benchConfig()
+  const servers = [await baseline(), await ours.node(config)]
+  if (values.runtimes) servers.push(await ours.bun(config), await ours.deno(config))
+  try {
+    const rps1 = await compare(servers, rpsAt(1))
+    const rps64 = await compare(servers, rpsAt(64))
+    const stream = await compare(servers, streamed)
+    return { rps1, rps64, stream }
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()))
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  console.log(JSON.stringify(await throughput(), null, 2))
+}
