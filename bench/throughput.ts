@@ -12,7 +12,7 @@ import { baseline, benchConfig, chatBody, load, median, ours, TOKEN, type Server
 const { values } = parseArgs({
   options: {
     runtimes: { type: 'boolean', default: false },
-    rounds: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '4' },
     seconds: { type: 'string', default: '2' },
   },
 })
