@@ -27,7 +27,7 @@ import { resolveRoute } from './routing.ts'
 import { consoleLogger, TurnRunner, type Logger, type RunStats } from './run.ts'
 import { SSE_HEADERS, sseStream } from './sse.ts'
 import { trustedClientAddress } from './client-address.ts'
-import { turnSignal } from './turn-signal.ts'
+import { TurnSignals } from './turn-signal.ts'
 
 export const CHAT_PATH = '/v1/chat/completions'
 export const MODELS_PATH = '/v1/models'
@@ -63,6 +63,13 @@ export type ChatCompletionsApp = Hono<AppEnv> & {
 type AppEnv = { Variables: { requestId: string; bodyRead: boolean } }
 
 const JSON_TYPE = { 'content-type': 'application/json; charset=utf-8' }
+
+/**
+ * A header carries visible ASCII only; a session key made from `user` may hold anything (`josé`,
+ * a newline), so such a key is sent percent-encoded (lone surrogates as U+FFFD) instead of failing.
+ */
+const headerValue = (value: string) =>
+  /^[\x20-\x7e]*$/.test(value) ? value : encodeURIComponent(value.replace(/\p{Cs}/gu, '\ufffd'))
 
 const shuttingDown = () => new ApiError(503, 'The server is shutting down.')
 
@@ -106,13 +113,16 @@ export const createChatCompletionsApp = (
   const shutdown = options.signal
   // Shutdown drains: new requests get 503 at once, answers in flight get `drainTimeoutMs` to
   // finish, then every run still going is aborted (its client hears why) and the backend closes.
-  const stopRuns = new AbortController()
-  stopRuns.signal.addEventListener('abort', () => void backend.close?.().catch(() => {}))
+  const turns = new TurnSignals()
+  const stopRuns = () => {
+    turns.abortAll(shuttingDown())
+    backend.close?.().catch(() => {})
+  }
   shutdown?.addEventListener(
     'abort',
     () => {
-      if (runner.stats().activeRuns === 0) return stopRuns.abort(shuttingDown())
-      const timer = setTimeout(() => stopRuns.abort(shuttingDown()), config.gateway.drainTimeoutMs)
+      if (runner.stats().activeRuns === 0) return stopRuns()
+      const timer = setTimeout(stopRuns, config.gateway.drainTimeoutMs)
       ;(timer as { unref?: () => void }).unref?.()
     },
     { once: true }
@@ -185,7 +195,7 @@ export const createChatCompletionsApp = (
     const req = parseChatRequest(body)
     const route = resolveRoute(c.req.raw.headers, req.model, req.user, await agents())
     c.header('x-openclaw-agent-id', route.agentId)
-    c.header('x-openclaw-session-key', route.sessionKey)
+    c.header('x-openclaw-session-key', headerValue(route.sessionKey))
     const prompt = buildPrompt(req.messages, req.toolInstruction)
     const images = await extractImages(
       req.messages,
@@ -216,11 +226,7 @@ export const createChatCompletionsApp = (
     if (input.extraSystemPrompt === undefined) delete input.extraSystemPrompt
     if (input.user === undefined) delete input.user
 
-    const turn = turnSignal({
-      request: c.req.raw.signal,
-      stop: stopRuns.signal,
-      timeoutSeconds: config.agents.defaults.timeoutSeconds,
-    })
+    const turn = turns.create(c.req.raw.signal, config.agents.defaults.timeoutSeconds)
     const events = runner.run(input, turn.signal, turn.dispose)
 
     if (!req.stream) return c.json(await buildCompletion(events, ctx), 200, JSON_TYPE)

@@ -47,7 +47,15 @@ const isEvent = (e: unknown): e is AgentEvent => {
     case 'done':
       return ev.text === undefined || typeof ev.text === 'string'
     case 'error':
-      return typeof ev.message === 'string'
+      // The status becomes the answer's: only an error status will do (not 200, not 'oops').
+      return (
+        typeof ev.message === 'string' &&
+        (ev.status === undefined ||
+          (Number.isInteger(ev.status) &&
+            (ev.status as number) >= 400 &&
+            (ev.status as number) <= 599)) &&
+        (ev.code === undefined || typeof ev.code === 'string')
+      )
     default:
       return false
   }
@@ -58,6 +66,45 @@ const abortMessage = (signal: AbortSignal): Extract<AgentEvent, { type: 'error' 
   if (reason instanceof ApiError)
     return { type: 'error', message: reason.message, status: reason.status }
   return { type: 'error', message: 'The request was cancelled.', status: 499 }
+}
+
+const ABORTED = Symbol('aborted')
+
+/**
+ * The backend's events, ending as soon as `signal` aborts: a backend that ignores its signal
+ * cannot hold the answer (or the run timeout) hostage. Its iterator is closed either way; once
+ * aborted, without waiting for it.
+ */
+async function* abortable<T>(events: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
+  const aborted = new Promise<typeof ABORTED>((resolve) => {
+    if (signal.aborted) resolve(ABORTED)
+    else signal.addEventListener('abort', () => resolve(ABORTED), { once: true })
+  })
+  // A sync iterable (an array) still works, as it did under `for await`.
+  const iterator =
+    Symbol.asyncIterator in Object(events)
+      ? events[Symbol.asyncIterator]()
+      : (async function* () {
+          yield* events as unknown as Iterable<T>
+        })()
+  let finished = false
+  try {
+    for (;;) {
+      const result = await Promise.race([iterator.next(), aborted])
+      if (result === ABORTED) return
+      if (result.done) {
+        finished = true
+        return
+      }
+      yield result.value
+    }
+  } finally {
+    if (!finished) {
+      const closing = (async () => iterator.return?.())()
+      if (signal.aborted) closing.catch(() => {})
+      else await Promise.race([closing, aborted])
+    }
+  }
 }
 
 /** Runs turns against one backend, one at a time per session key, and counts them. */
@@ -110,21 +157,32 @@ export class TurnRunner {
       // Aborted between the lock being granted and this line: give it back at once.
       if (settled) release()
       let ended = false
+      // Set while this generator waits at a yield inside the loop: a throw caught then comes
+      // from closing the backend (the consumer stopped), and yielding again would never finish.
+      let paused = false
       try {
-        for await (const event of this.#backend.run(input, signal)) {
+        for await (const event of abortable(this.#backend.run(input, signal), signal)) {
           if (signal.aborted) break
           if (!isEvent(event)) {
             this.#logger.error(`backend yielded a malformed event for run ${input.runId}`, event)
+            paused = true
             yield { type: 'error', message: 'internal error', status: 500 }
             return
           }
+          paused = true
           yield event
+          paused = false
           if (event.type === 'done' || event.type === 'error') {
             ended = true
             break
           }
         }
       } catch (err) {
+        if (paused || ended) {
+          // The turn's answer is out; the backend failed while closing: log it, change nothing.
+          this.#logger.error(`backend failed to close run ${input.runId}`, err)
+          return
+        }
         if (!signal.aborted) {
           this.#logger.error(`backend failed for run ${input.runId}`, err)
           yield { type: 'error', message: 'internal error', status: 500 }

@@ -1,52 +1,55 @@
 /**
- * The abort signal of one turn. It fires when the client goes away, when the server stops
- * its runs (after the shutdown drain), or when the turn outlives the run timeout; its reason
- * says which, so the client hears why.
+ * The abort signal of each turn. It fires when the client goes away, when the server stops all
+ * runs (after the shutdown drain), or when the turn outlives the run timeout; its reason says
+ * which, so the client hears why. Live turns are kept in a set, so stopping them all needs no
+ * listener per turn on a shared signal.
  */
 import { ApiError } from './errors.ts'
 
 export interface TurnSignal {
   signal: AbortSignal
   abort(reason: unknown): void
-  /** Detaches from the long-lived signals and clears the timer; call when the turn ends. */
+  /** Detaches from the request, clears the timer and leaves the set; call when the turn ends. */
   dispose(): void
 }
 
-export const turnSignal = ({
-  request,
-  stop,
-  timeoutSeconds,
-}: {
-  /** The request's own signal (aborted by the runtime on disconnect). */
-  request: AbortSignal
-  /** Aborted, with its reason, when the server stops all runs. */
-  stop: AbortSignal
-  /** 0 = no limit. */
-  timeoutSeconds: number
-}): TurnSignal => {
-  const controller = new AbortController()
-  const onAbort = (event: Event) => controller.abort((event.target as AbortSignal).reason)
-  const sources = [request, stop]
-  for (const source of sources) {
-    if (source.aborted) controller.abort(source.reason)
-    else source.addEventListener('abort', onAbort, { once: true })
+export class TurnSignals {
+  #live = new Set<AbortController>()
+  #stopped: unknown
+
+  /** Aborts every live turn, and every turn made from now on, with `reason`. */
+  abortAll(reason: unknown): void {
+    this.#stopped ??= reason
+    for (const controller of this.#live) controller.abort(reason)
   }
-  const timer =
-    timeoutSeconds > 0
-      ? setTimeout(
-          () =>
-            controller.abort(
-              new ApiError(504, `The agent did not finish within ${timeoutSeconds} seconds.`)
-            ),
-          timeoutSeconds * 1000
-        )
-      : undefined
-  return {
-    signal: controller.signal,
-    abort: (reason) => controller.abort(reason),
-    dispose() {
-      clearTimeout(timer)
-      for (const source of sources) source.removeEventListener('abort', onAbort)
-    },
+
+  /**
+   * A signal for one turn.
+   * @param request the request's own signal (aborted by the runtime on disconnect)
+   * @param timeoutSeconds 0 = no limit
+   */
+  create(request: AbortSignal, timeoutSeconds: number): TurnSignal {
+    const controller = new AbortController()
+    const onAbort = () => controller.abort(request.reason)
+    if (request.aborted) controller.abort(request.reason)
+    else request.addEventListener('abort', onAbort, { once: true })
+    if (this.#stopped !== undefined) controller.abort(this.#stopped)
+    this.#live.add(controller)
+    const timer =
+      timeoutSeconds > 0
+        ? setTimeout(() => {
+            const message = `The agent did not finish within ${timeoutSeconds} seconds.`
+            controller.abort(new ApiError(504, message))
+          }, timeoutSeconds * 1000)
+        : undefined
+    return {
+      signal: controller.signal,
+      abort: (reason) => controller.abort(reason),
+      dispose: () => {
+        clearTimeout(timer)
+        request.removeEventListener('abort', onAbort)
+        this.#live.delete(controller)
+      },
+    }
   }
 }
