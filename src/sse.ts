@@ -83,6 +83,21 @@ const chunkWriter = (ctx: StreamContext) => {
 }
 
 const TIMEOUT = Symbol('timeout')
+const SOON = Symbol('soon')
+
+/**
+ * Settles after a few microtask turns: long enough for an event an agent already has to come
+ * through the generators, far shorter than any I/O. Events that arrive together go out in one
+ * write, and a fast agent costs no timer per event.
+ */
+const soon = (): Promise<typeof SOON> => {
+  let p: Promise<unknown> = Promise.resolve()
+  for (let i = 0; i < 12; i++) p = p.then()
+  return p.then(() => SOON)
+}
+
+/** At most this much text per write, so one read never takes an unbounded batch. */
+const BATCH_CHARS = 16 * 1024
 
 const withTimeout = <T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMEOUT> => {
   let timer: ReturnType<typeof setTimeout>
@@ -161,12 +176,18 @@ export const sseStream = (
         // Silence is measured from the last write: events that write nothing (held prose, usage)
         // do not put off the heartbeat.
         const heartbeatAt = Date.now() + ctx.heartbeatMs
-        while (!out && !finished) {
+        while (!finished && out.length < BATCH_CHARS) {
           pending ??= iterator.next()
-          const result =
-            ctx.heartbeatMs > 0
-              ? await withTimeout(pending, Math.max(0, heartbeatAt - Date.now()))
-              : await pending
+          let result: IteratorResult<AgentEvent> | typeof SOON | typeof TIMEOUT =
+            await Promise.race([pending, soon()])
+          if (result === SOON) {
+            // Nothing more right now: send what is ready, or wait (with the heartbeat) for more.
+            if (out) break
+            result =
+              ctx.heartbeatMs > 0
+                ? await withTimeout(pending, Math.max(0, heartbeatAt - Date.now()))
+                : await pending
+          }
           if (cancelled) return
           if (result === TIMEOUT) {
             out = HEARTBEAT
