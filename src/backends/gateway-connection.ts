@@ -398,7 +398,7 @@ export class GatewaySocket {
       }).catch((err: { wire?: WireError }) => {
         throw err instanceof GatewayError ? err : connectError(err.wire, usedSecret)
       })
-      this.#onHello(hello, device)
+      await this.#onHello(hello, device)
     } catch (err) {
       const error =
         err instanceof GatewayError
@@ -409,15 +409,18 @@ export class GatewaySocket {
     }
   }
 
-  #onHello(hello: any, device: DeviceState) {
+  async #onHello(hello: any, device: DeviceState) {
     if (this.closed) return
     const methods = hello?.features?.methods
     if (Array.isArray(methods)) this.methods = new Set(methods.filter((m) => typeof m === 'string'))
     const issued = hello?.auth?.deviceToken
     if (typeof issued === 'string' && issued) {
-      device.saveDeviceToken(issued).catch((err) => {
+      // Kept before the first turn goes out: a token the gateway issued must not be lost to a
+      // crash or a shutdown right after the handshake.
+      await device.saveDeviceToken(issued).catch((err) => {
         this.#opts.logger?.warn(`gateway backend: cannot save the device token: ${String(err)}`)
       })
+      if (this.closed) return
     }
     const tick = Number(hello?.policy?.tickIntervalMs)
     const tickMs = Number.isFinite(tick) && tick > 0 ? tick : DEFAULT_TICK_MS
