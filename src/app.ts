@@ -18,7 +18,7 @@ import {
   type Env,
   type ResolvedAuth,
 } from './config.ts'
-import { ApiError } from './errors.ts'
+import { ApiError, badRequest } from './errors.ts'
 import { extractImages } from './images.ts'
 import { getModel, listModels } from './models.ts'
 import { buildPrompt } from './prompt.ts'
@@ -193,6 +193,14 @@ export const createChatCompletionsApp = (
     const body = await readJsonBody(c.req.raw, endpoint.maxBodyBytes, endpoint.bodyTimeoutMs)
     c.set('bodyRead', true)
     const req = parseChatRequest(body)
+    if (req.clientTools.length && backend.capabilities?.clientTools === false) {
+      throw badRequest(
+        `Client tools are not available with the ${backend.name ?? 'configured'} backend: it ` +
+          'cannot pass them to the agent. Leave out `tools`, or send `tool_choice: "none"`.',
+        'tools',
+        'unsupported_parameter'
+      )
+    }
     const route = resolveRoute(c.req.raw.headers, req.model, req.user, await agents())
     c.header('x-openclaw-agent-id', route.agentId)
     c.header('x-openclaw-session-key', headerValue(route.sessionKey))

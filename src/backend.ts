@@ -112,6 +112,11 @@ export interface AgentBackend {
   readonly name?: string
   /** Optional: releases connections and timers (called when the server shuts down). */
   close?(): Promise<void>
+  /** Optional: what the backend cannot do, so the app refuses such requests up front. */
+  readonly capabilities?: {
+    /** False when client `tools` cannot reach the agent (the request then gets a 400). */
+    clientTools?: boolean
+  }
 }
 
 /** Small persistent state a backend may keep (a device identity, a device token). */

@@ -491,7 +491,7 @@ describe('gateway backend', () => {
     })
   })
 
-  it('returns pending client tool calls from the result meta', async () => {
+  it('refuses client tools, and returns tool calls the agent left pending', async () => {
     const turn = (ctx: TurnCtx) => {
       ctx.ack()
       ctx.final({
@@ -510,12 +510,22 @@ describe('gateway backend', () => {
       type: 'function',
       function: { name, parameters: { type: 'object' } },
     })
-    await withGateway({ turn }, async ({ server }) => {
-      const res = await chat(server, {
+    await withGateway({ turn }, async ({ server, fake }) => {
+      // Client tools cannot cross the gateway's `agent` method: offering them is refused, and
+      // no turn is sent to the gateway.
+      const refused = await chat(server, {
         model: 'openclaw',
         tools: [tool('get_weather'), tool('lookup')],
         ...userMessage('weather?'),
       })
+      const error = (await refused.json()).error
+      assert.equal(refused.status, 400)
+      assert.equal(error.param, 'tools')
+      assert.match(error.message, /Client tools are not available with the gateway backend/)
+      assert.equal(fake.requests('agent').length, 0)
+
+      // Calls the gateway's agent leaves pending still come back as tool calls.
+      const res = await chat(server, { model: 'openclaw', ...userMessage('weather?') })
       const body = await res.json()
       assert.equal(res.status, 200, JSON.stringify(body))
       assert.equal(body.choices[0].finish_reason, 'tool_calls')

@@ -220,6 +220,9 @@ export const gatewayBackend = (options: GatewayBackendOptions): AgentBackend => 
 
   return {
     name: 'gateway',
+    // The gateway's `agent` method has no field for client tools (its schema is closed), so
+    // they could never reach the agent: better a clear 400 than an agent calling unknown tools.
+    capabilities: { clientTools: false },
 
     async listAgents() {
       let socket: GatewaySocket
