@@ -41,10 +41,10 @@ const compare = async (servers: Server[], measure: Measure) => {
   return out
 }
 
-export const throughput = async () => {
+export const throughput = async (runtimes: boolean) => {
   const config = benchConfig()
   const servers = [await baseline(), await ours.node(config)]
-  if (values.runtimes) servers.push(await ours.bun(config), await ours.deno(config))
+  if (runtimes) servers.push(await ours.bun(config), await ours.deno(config))
   try {
     const rps1 = await compare(servers, rpsAt(1))
     const rps64 = await compare(servers, rpsAt(64))
@@ -56,5 +56,5 @@ export const throughput = async () => {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  console.log(JSON.stringify(await throughput(), null, 2))
+  console.log(JSON.stringify(await throughput(values.runtimes!), null, 2))
 }
