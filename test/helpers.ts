@@ -47,20 +47,9 @@ export interface TestServer {
 }
 
 /** Starts the app on 127.0.0.1 with a free port. `config` merges into `testConfig()`. */
-export const startServer = async (
+export const startServer = (
   options: Omit<ChatCompletionsOptions, 'config'> & { config?: ConfigInput } = {}
-): Promise<TestServer> => {
-  const shutdown = new AbortController()
-  const app = createChatCompletionsApp({
-    clientAddress: nodeClientAddress,
-    signal: shutdown.signal,
-    logger: { info() {}, warn() {}, error() {} },
-    ...options,
-    config: testConfig(options.config),
-  })
-  const running = await serve(app, { port: 0, hostname: '127.0.0.1' })
-  return { url: running.url, app, shutdown, close: () => running.close(1000) }
-}
+): Promise<TestServer> => startBareServer({ ...options, config: testConfig(options.config) })
 
 /** POSTs JSON to the chat route with the test token unless `headers` says otherwise. */
 export const chat = (
