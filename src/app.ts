@@ -27,7 +27,7 @@ import { resolveRoute } from './routing.ts'
 import { consoleLogger, TurnRunner, type Logger, type RunStats } from './run.ts'
 import { SSE_HEADERS, sseStream } from './sse.ts'
 import { trustedClientAddress } from './client-address.ts'
-import { TurnSignals } from './turn-signal.ts'
+import { TurnSignals, watchRequestSignal, type ClientWatch } from './turn-signal.ts'
 
 export const CHAT_PATH = '/v1/chat/completions'
 export const MODELS_PATH = '/v1/models'
@@ -44,6 +44,12 @@ export interface ChatCompletionsOptions {
   auth?: ResolvedAuth
   /** The client's address, for the failed-auth lockout (runtime-specific; see the entries). */
   clientAddress?: (c: Context) => string | undefined
+  /**
+   * How to learn that the client went away (runtime-specific; default: `request.signal`, which
+   * every runtime aborts on disconnect). Node's entry reads the response's `close` instead,
+   * which spares an `AbortController` per request.
+   */
+  watchClient?: (c: Context) => ClientWatch
   /** Fires when the server shuts down: runs are aborted and new requests get 503. */
   signal?: AbortSignal
   logger?: Logger
@@ -234,7 +240,8 @@ export const createChatCompletionsApp = (
     if (input.extraSystemPrompt === undefined) delete input.extraSystemPrompt
     if (input.user === undefined) delete input.user
 
-    const turn = turns.create(c.req.raw.signal, config.agents.defaults.timeoutSeconds)
+    const watch = options.watchClient?.(c) ?? watchRequestSignal(c.req.raw.signal)
+    const turn = turns.create(watch, config.agents.defaults.timeoutSeconds)
     const events = runner.run(input, turn.signal, turn.dispose)
 
     if (!req.stream) return c.json(await buildCompletion(events, ctx), 200, JSON_TYPE)

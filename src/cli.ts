@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 /** The Node CLI: `gateway-chat-completions serve [--config FILE] [--port N] [--host ADDR]`. */
 import { main } from './runtimes/cli.ts'
-import { nodeBackendRuntime, nodeClientAddress, serve } from './runtimes/node.ts'
+import { nodeBackendRuntime, nodeClientAddress, nodeWatchClient, serve } from './runtimes/node.ts'
 
 main(process.argv.slice(2), {
   serve,
   clientAddress: nodeClientAddress,
+  watchClient: nodeWatchClient,
   backendRuntime: nodeBackendRuntime(),
 })

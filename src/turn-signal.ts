@@ -13,6 +13,19 @@ export interface TurnSignal {
   dispose(): void
 }
 
+/** Subscribes to the client going away; returns the unsubscribe. */
+export type ClientWatch = (onGone: (reason: unknown) => void) => () => void
+
+/** The Web-standard way: the request's own signal, which the runtime aborts on disconnect. */
+export const watchRequestSignal =
+  (signal: AbortSignal): ClientWatch =>
+  (onGone) => {
+    const onAbort = () => onGone(signal.reason)
+    if (signal.aborted) onAbort()
+    else signal.addEventListener('abort', onAbort, { once: true })
+    return () => signal.removeEventListener('abort', onAbort)
+  }
+
 export class TurnSignals {
   #live = new Set<AbortController>()
   #stopped: unknown
@@ -25,14 +38,12 @@ export class TurnSignals {
 
   /**
    * A signal for one turn.
-   * @param request the request's own signal (aborted by the runtime on disconnect)
+   * @param watchClient calls its argument when the client goes away; returns an unsubscribe
    * @param timeoutSeconds 0 = no limit
    */
-  create(request: AbortSignal, timeoutSeconds: number): TurnSignal {
+  create(watchClient: ClientWatch, timeoutSeconds: number): TurnSignal {
     const controller = new AbortController()
-    const onAbort = () => controller.abort(request.reason)
-    if (request.aborted) controller.abort(request.reason)
-    else request.addEventListener('abort', onAbort, { once: true })
+    const unwatch = watchClient((reason) => controller.abort(reason))
     if (this.#stopped !== undefined) controller.abort(this.#stopped)
     this.#live.add(controller)
     const timer =
@@ -47,7 +58,7 @@ export class TurnSignals {
       abort: (reason) => controller.abort(reason),
       dispose: () => {
         clearTimeout(timer)
-        request.removeEventListener('abort', onAbort)
+        unwatch()
         this.#live.delete(controller)
       },
     }

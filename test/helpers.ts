@@ -12,7 +12,7 @@ import {
   type ChatCompletionsOptions,
   type ConfigInput,
 } from '../src/index.ts'
-import { nodeClientAddress, serve } from '../src/runtimes/node.ts'
+import { nodeClientAddress, nodeWatchClient, serve } from '../src/runtimes/node.ts'
 
 export const TOKEN = 'test-token'
 
@@ -187,6 +187,7 @@ export const startBareServer = async (
   const shutdown = new AbortController()
   const app = createChatCompletionsApp({
     clientAddress: nodeClientAddress,
+    watchClient: nodeWatchClient,
     signal: shutdown.signal,
     logger: { info() {}, warn() {}, error() {} },
     ...options,

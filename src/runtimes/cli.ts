@@ -10,6 +10,7 @@ import { createChatCompletionsApp, type ChatCompletionsApp } from '../app.ts'
 import { bindHost, ConfigError, resolveAuth, type Env } from '../config.ts'
 import { VERSION } from '../version.ts'
 import type { BackendRuntime } from '../backend.ts'
+import type { ClientWatch } from '../turn-signal.ts'
 import { fileStore } from './file-store.ts'
 import { loadConfig } from './load-config.ts'
 
@@ -24,6 +25,8 @@ export interface CliRuntime {
   /** Listens; a taken port rejects with an error whose `code` is `EADDRINUSE`. */
   serve(app: ChatCompletionsApp, options: { port: number; hostname: string }): Promise<Listening>
   clientAddress(c: Context): string | undefined
+  /** How the runtime tells that a client went away (default: `request.signal`). */
+  watchClient?: (c: Context) => ClientWatch
   /** What the runtime lends the backends (default: its global WebSocket, state in files). */
   backendRuntime?: BackendRuntime
 }
@@ -90,6 +93,7 @@ export const runCli = async (argv: string[], runtime: CliRuntime): Promise<void>
       config,
       env,
       clientAddress: runtime.clientAddress,
+      watchClient: runtime.watchClient,
       signal: shutdown.signal,
       backendRuntime: runtime.backendRuntime ?? { store: fileStore },
     })

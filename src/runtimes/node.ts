@@ -9,6 +9,7 @@ import type { Context } from 'hono'
 import { WebSocket as WsWebSocket } from 'ws'
 import type { BackendRuntime, WebSocketConstructor } from '../backend.ts'
 import { fileStore } from './file-store.ts'
+import { watchRequestSignal, type ClientWatch } from '../turn-signal.ts'
 
 export { loadConfig, type LoadConfigOptions } from './load-config.ts'
 
@@ -24,6 +25,22 @@ export const nodeBackendRuntime = (): BackendRuntime => ({
     (WsWebSocket as unknown as WebSocketConstructor),
   store: fileStore,
 })
+
+/**
+ * The client going away, seen on the Node response: closed before it finished. (What
+ * node-server itself watches to abort `request.signal`, without building that signal.)
+ */
+export const nodeWatchClient =
+  (c: Context): ClientWatch =>
+  (onGone) => {
+    const res = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing
+    if (!res) return watchRequestSignal(c.req.raw.signal)(onGone)
+    const onClose = () => {
+      if (!res.writableFinished) onGone(new Error('Client connection prematurely closed.'))
+    }
+    res.once('close', onClose)
+    return () => res.off('close', onClose)
+  }
 
 /** The client's socket address, for `createChatCompletionsApp({ clientAddress })`. */
 export const nodeClientAddress = (c: Context): string | undefined =>
