@@ -97,7 +97,7 @@ const soon = (): Promise<typeof SOON> => {
 }
 
 /** At most this much text per write, so one read never takes an unbounded batch. */
-const BATCH_CHARS = 16 * 1024
+const BATCH_CHARS = 64 * 1024
 
 const withTimeout = <T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMEOUT> => {
   let timer: ReturnType<typeof setTimeout>
