@@ -18,7 +18,9 @@ const server = createServer((req, res) => {
   req.on('end', () => {
     if (req.headers.authorization !== `Bearer ${token}`) {
       res.writeHead(401, { 'content-type': 'application/json' })
-      return res.end('{"error":{"message":"Unauthorized","type":"authentication_error","param":null,"code":"invalid_api_key"}}')
+      return res.end(
+        '{"error":{"message":"Unauthorized","type":"authentication_error","param":null,"code":"invalid_api_key"}}'
+      )
     }
     const body = JSON.parse(Buffer.concat(parts).toString('utf8'))
     const messages = body.messages as { role: string; content: string }[]
@@ -26,7 +28,11 @@ const server = createServer((req, res) => {
     const id = `chatcmpl-${crypto.randomUUID()}`
     const created = Math.floor(Date.now() / 1000)
     const model = body.model ?? 'openclaw'
-    const usage = { prompt_tokens: Math.ceil(text.length / 4), completion_tokens: Math.ceil(text.length / 4), total_tokens: 2 * Math.ceil(text.length / 4) }
+    const usage = {
+      prompt_tokens: Math.ceil(text.length / 4),
+      completion_tokens: Math.ceil(text.length / 4),
+      total_tokens: 2 * Math.ceil(text.length / 4),
+    }
     if (body.stream !== true) {
       res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' })
       return res.end(
@@ -35,7 +41,14 @@ const server = createServer((req, res) => {
           object: 'chat.completion',
           created,
           model,
-          choices: [{ index: 0, message: { role: 'assistant', content: text, refusal: null }, logprobs: null, finish_reason: 'stop' }],
+          choices: [
+            {
+              index: 0,
+              message: { role: 'assistant', content: text, refusal: null },
+              logprobs: null,
+              finish_reason: 'stop',
+            },
+          ],
           usage,
         })
       )
@@ -49,7 +62,8 @@ const server = createServer((req, res) => {
     const chunk = (delta: unknown, finish: string | null) =>
       `data: ${head}[{"index":0,"delta":${JSON.stringify(delta)},"logprobs":null,"finish_reason":${finish ? `"${finish}"` : 'null'}}]}\n\n`
     res.write(chunk({ role: 'assistant', content: '' }, null))
-    for (let i = 0; i < text.length; i += chunkChars) res.write(chunk({ content: text.slice(i, i + chunkChars) }, null))
+    for (let i = 0; i < text.length; i += chunkChars)
+      res.write(chunk({ content: text.slice(i, i + chunkChars) }, null))
     res.write(chunk({}, 'stop'))
     res.end('data: [DONE]\n\n')
   })

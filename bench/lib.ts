@@ -59,7 +59,13 @@ export const ours = {
   node: (config: string) =>
     startServer('node', 'node', ['dist/cli.js', 'serve', '--config', config, '--port', '0']),
   bun: (config: string) =>
-    startServer('bun', 'dist/gateway-chat-completions', ['serve', '--config', config, '--port', '0']),
+    startServer('bun', 'dist/gateway-chat-completions', [
+      'serve',
+      '--config',
+      config,
+      '--port',
+      '0',
+    ]),
   deno: (config: string) =>
     startServer('deno', 'node_modules/.bin/deno', [
       'run',
@@ -88,7 +94,9 @@ export const load = (args: string[]): Promise<Record<string, number>> =>
     let out = ''
     child.stdout!.on('data', (d) => (out += d))
     child.once('exit', (code) =>
-      code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1)!)) : reject(new Error(`load exited ${code}`))
+      code === 0
+        ? resolve(JSON.parse(out.trim().split('\n').at(-1)!))
+        : reject(new Error(`load exited ${code}`))
     )
   })
 

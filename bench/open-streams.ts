@@ -52,19 +52,29 @@ export const openStreams = async (n = 2000) => {
       }).then((r) => r.text())
     }
     const before = rss(pid)
-    const client = spawn('node', ['--import', 'tsx', 'bench/open-streams.ts', '--client', server.url, '--streams', String(n)], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    })
+    const client = spawn(
+      'node',
+      ['--import', 'tsx', 'bench/open-streams.ts', '--client', server.url, '--streams', String(n)],
+      {
+        stdio: ['pipe', 'pipe', 'inherit'],
+      }
+    )
     await new Promise<void>((resolve) =>
       createInterface({ input: client.stdout! }).on('line', (l) => l === 'open' && resolve())
     )
     const during = rss(pid)
-    const details = await (await fetch(`${server.url}/health/details`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()
+    const details = await (
+      await fetch(`${server.url}/health/details`, { headers: { authorization: `Bearer ${TOKEN}` } })
+    ).json()
     client.stdin!.write('go\n')
     await new Promise((resolve) => client.once('exit', resolve))
     let after = details
     for (let i = 0; i < 500 && after.activeRuns > 0; i++) {
-      after = await (await fetch(`${server.url}/health/details`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()
+      after = await (
+        await fetch(`${server.url}/health/details`, {
+          headers: { authorization: `Bearer ${TOKEN}` },
+        })
+      ).json()
     }
     return {
       streams: n,
@@ -79,7 +89,9 @@ export const openStreams = async (n = 2000) => {
   }
 }
 
-const { values } = parseArgs({ options: { client: { type: 'string' }, streams: { type: 'string', default: '2000' } } })
+const { values } = parseArgs({
+  options: { client: { type: 'string' }, streams: { type: 'string', default: '2000' } },
+})
 if (import.meta.url === `file://${process.argv[1]}`) {
   if (values.client) await holdStreams(values.client, Number(values.streams))
   else console.log(JSON.stringify(await openStreams(Number(values.streams)), null, 2))

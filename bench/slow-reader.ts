@@ -10,7 +10,11 @@ import { parseArgs } from 'node:util'
 import { chatBody, rss, startServer, TOKEN } from './lib.ts'
 
 export const slowReader = async (seconds = 30) => {
-  const server = await startServer('slow-reader', 'node', ['--import', 'tsx', 'bench/slow-reader-server.ts'])
+  const server = await startServer('slow-reader', 'node', [
+    '--import',
+    'tsx',
+    'bench/slow-reader-server.ts',
+  ])
   const aborted = new Promise<string>((resolve) =>
     server.child.stdout!.on('data', (d) => {
       const m = /aborted after (\d+)/.exec(String(d))

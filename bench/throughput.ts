@@ -24,15 +24,18 @@ const LONG_STREAM = chatBody('x'.repeat(8 * 1000 - 3) + 'end', true) // 1 000 ch
 
 type Measure = (server: Server) => Promise<Record<string, number>>
 
-const rpsAt = (connections: number): Measure => (s) =>
-  load(['rps', s.url, TOKEN, String(connections), seconds, SHORT])
+const rpsAt =
+  (connections: number): Measure =>
+  (s) =>
+    load(['rps', s.url, TOKEN, String(connections), seconds, SHORT])
 const streamed: Measure = (s) => load(['stream', s.url, TOKEN, seconds, LONG_STREAM])
 
 /** Warm-up, then `rounds` alternating rounds; medians per server and key. */
 const compare = async (servers: Server[], measure: Measure) => {
   for (const s of servers) await measure(s)
   const results = new Map<string, Record<string, number>[]>(servers.map((s) => [s.name, []]))
-  for (let r = 0; r < rounds; r++) for (const s of servers) results.get(s.name)!.push(await measure(s))
+  for (let r = 0; r < rounds; r++)
+    for (const s of servers) results.get(s.name)!.push(await measure(s))
   const out: Record<string, Record<string, number>> = {}
   for (const [name, rows] of results) {
     out[name] = {}
