@@ -15,18 +15,11 @@ import {
   startServer,
   untilAborted,
   userMessage,
+  settled,
   waitFor,
+  within,
   type TestServer,
 } from './helpers.ts'
-
-const IDLE = { activeRuns: 0, sessionLocks: 0 }
-
-/** Waits (one event-loop turn at a time) until the app has no run and no lock left. */
-const settled = async (server: TestServer) => {
-  const idle = () => server.app.stats().activeRuns === 0 && server.app.stats().sessionLocks === 0
-  await waitFor(idle, 'no runs and no session locks').catch(() => {})
-  assert.deepEqual(server.app.stats(), IDLE)
-}
 
 /** Runs `body` against a fresh server, closing it whatever happens. */
 const withServer = async (
@@ -47,17 +40,6 @@ const stuckProbe = () =>
     yield { type: 'text', delta: 'first' } satisfies AgentEvent
     await untilAborted(signal)
   })
-
-/** Awaits `promise`, but turns a hang into a failure naming `what` (see `waitFor`). */
-const within = async <T>(promise: Promise<T>, what: string): Promise<T> => {
-  let done = false
-  promise.then(
-    () => (done = true),
-    () => (done = true)
-  )
-  await waitFor(() => done, what)
-  return promise
-}
 
 /** Resolves when the client's request fails (as an aborted fetch does); fails if it succeeds. */
 const rejected = (promise: Promise<unknown>) =>

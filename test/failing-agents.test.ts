@@ -22,36 +22,16 @@ import {
   startServer,
   untilAborted,
   userMessage,
+  settled,
   waitFor,
+  within,
   type TestServer,
 } from './helpers.ts'
 
 const SECRET = 'db password is hunter2'
-const IDLE = { activeRuns: 0, sessionLocks: 0 }
 const LONG = { timeout: 60_000 }
 
 type Script = (input: AgentRunInput, signal: AbortSignal) => AsyncIterable<AgentEvent>
-
-/** Waits until the app has no run and no lock left. */
-const settled = async (server: TestServer) => {
-  const { app } = server
-  await waitFor(
-    () => app.stats().activeRuns === 0 && app.stats().sessionLocks === 0,
-    'no runs and no session locks'
-  ).catch(() => {})
-  assert.deepEqual(app.stats(), IDLE)
-}
-
-/** Awaits `promise`, turning a hang into a failure naming `what`. */
-const within = async <T>(promise: Promise<T>, what: string): Promise<T> => {
-  let done = false
-  promise.then(
-    () => (done = true),
-    () => (done = true)
-  )
-  await waitFor(() => done, what)
-  return promise
-}
 
 /**
  * Starts a server on `backend` (or, after each of its runs, a healthy one: the first call of a

@@ -238,3 +238,21 @@ export const assertError = async (
   if (expected.code !== undefined) assert.equal(error.code, expected.code)
   return error as { message: string; type: string; param: string | null; code: string | null }
 }
+
+/** Waits until the app has no run and no session lock left, then asserts exactly that. */
+export const settled = async (server: TestServer) => {
+  const idle = () => server.app.stats().activeRuns === 0 && server.app.stats().sessionLocks === 0
+  await waitFor(idle, 'no runs and no session locks').catch(() => {})
+  assert.deepEqual(server.app.stats(), { activeRuns: 0, sessionLocks: 0 })
+}
+
+/** Awaits `promise`, but turns a hang into a failure naming `what` (see `waitFor`). */
+export const within = async <T>(promise: Promise<T>, what: string): Promise<T> => {
+  let done = false
+  promise.then(
+    () => (done = true),
+    () => (done = true)
+  )
+  await waitFor(() => done, what)
+  return promise
+}
