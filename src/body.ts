@@ -1,5 +1,6 @@
 /** Reads the request body within the size and time limits and parses it as JSON, whatever its type says. */
 import { ApiError, badRequest } from './errors.ts'
+import { readAtMost } from './read-at-most.ts'
 
 const tooLarge = (max: number) =>
   new ApiError(413, `Request body is larger than the limit of ${max} bytes.`)
@@ -9,55 +10,31 @@ const timedOut = () =>
     type: 'invalid_request_error',
   })
 
-const concat = (chunks: Uint8Array[], size: number) => {
-  if (chunks.length === 1) return chunks[0]
-  const out = new Uint8Array(size)
-  let at = 0
-  for (const chunk of chunks) {
-    out.set(chunk, at)
-    at += chunk.byteLength
-  }
-  return out
-}
-
-const withDeadline = async <T>(promise: Promise<T>, timeoutMs: number): Promise<T> => {
+/** A promise that rejects with 408 after `timeoutMs`, and the function that disarms it. */
+const deadline = (timeoutMs: number) => {
   let timer: ReturnType<typeof setTimeout> | undefined
-  const deadline = new Promise<never>((_, reject) => {
+  const expired = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(timedOut()), timeoutMs)
   })
-  try {
-    return await Promise.race([promise, deadline])
-  } finally {
-    clearTimeout(timer)
-  }
+  expired.catch(() => {})
+  return { expired, clear: () => clearTimeout(timer) }
 }
 
-/** All of the body, or an error once it passes `max` bytes or `timeoutMs` (the rest unread). */
-const readCapped = async (
-  body: ReadableStream<Uint8Array>,
-  max: number,
-  timeoutMs: number
-): Promise<Uint8Array> => {
-  const reader = body.getReader()
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(timedOut()), timeoutMs)
-  })
-  const chunks: Uint8Array[] = []
-  let size = 0
+/** All of the body within `max` bytes and `timeoutMs` (else 413 / 408, the rest unread). */
+const readBody = async (request: Request, max: number, timeoutMs: number) => {
+  const { expired, clear } = deadline(timeoutMs)
   try {
-    for (;;) {
-      const { done, value } = await Promise.race([reader.read(), deadline])
-      if (done) return concat(chunks, size)
-      size += value.byteLength
-      if (size > max) throw tooLarge(max)
-      chunks.push(value)
+    // The size is known and within the limit: read it whole (on Node this skips web streams).
+    if (request.headers.get('content-length') !== null) {
+      return new Uint8Array(await Promise.race([request.arrayBuffer(), expired]))
     }
-  } catch (err) {
-    reader.cancel().catch(() => {})
-    throw err
+    // Chunked, or HTTP/2 without a length: count as it comes.
+    if (!request.body) return new Uint8Array()
+    const bytes = await readAtMost(request.body, max, expired)
+    if (!bytes) throw tooLarge(max)
+    return bytes
   } finally {
-    clearTimeout(timer)
+    clear()
   }
 }
 
@@ -98,14 +75,7 @@ export const readJsonBody = async (
 ): Promise<unknown> => {
   const declared = request.headers.get('content-length')
   if (declared !== null && Number(declared) > max) throw tooLarge(max)
-  let bytes: Uint8Array
-  if (declared !== null) {
-    // The size is known and within the limit: read it whole (on Node this skips web streams).
-    bytes = new Uint8Array(await withDeadline(request.arrayBuffer(), timeoutMs))
-  } else {
-    // Chunked, or HTTP/2 without a length: count as it comes.
-    bytes = request.body ? await readCapped(request.body, max, timeoutMs) : new Uint8Array()
-  }
+  const bytes = await readBody(request, max, timeoutMs)
   let text: string
   try {
     text = decoder.decode(bytes)

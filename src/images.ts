@@ -5,6 +5,7 @@
 import type { ImageInput, NormalizedMessage } from './backend.ts'
 import type { ChatCompletionsConfig } from './config.ts'
 import { badRequest } from './errors.ts'
+import { readAtMost } from './read-at-most.ts'
 
 const INVALID = 'Invalid image_url content in `messages`.'
 
@@ -66,31 +67,6 @@ const hostAllowed = (host: string, allowlist: string[]) =>
     return e.startsWith('*.') ? host.endsWith(e.slice(1)) && host.length > e.length - 1 : host === e
   })
 
-/** Reads at most `max` bytes of a response body; `undefined` when there are more. */
-const readCapped = async (res: Response, max: number): Promise<Uint8Array | undefined> => {
-  const reader = res.body?.getReader()
-  if (!reader) return new Uint8Array()
-  const chunks: Uint8Array[] = []
-  let size = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    size += value.byteLength
-    if (size > max) {
-      await reader.cancel()
-      return undefined
-    }
-    chunks.push(value)
-  }
-  const out = new Uint8Array(size)
-  let at = 0
-  for (const c of chunks) {
-    out.set(c, at)
-    at += c.byteLength
-  }
-  return out
-}
-
 const fetchImage = async (
   url: URL,
   cfg: ChatCompletionsConfig['images'],
@@ -122,7 +98,8 @@ const fetchImage = async (
       await res.body?.cancel()
       throw fail(`The image URL answered ${res.status}.`, param)
     }
-    const bytes = await readCapped(res, cfg.maxBytes).catch(() => {
+    const body = res.body ? readAtMost(res.body, cfg.maxBytes) : Promise.resolve(new Uint8Array())
+    const bytes = await body.catch(() => {
       throw fail('The image could not be read.', param)
     })
     if (!bytes) throw fail(`The image is larger than ${cfg.maxBytes} bytes.`, param)

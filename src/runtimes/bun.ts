@@ -5,6 +5,7 @@
 import type { Context } from 'hono'
 import type { ChatCompletionsApp } from '../app.ts'
 import { main, type Listening } from './cli.ts'
+import { listenUrl } from './listen-url.ts'
 
 // The few parts of Bun's API used here (the project type-checks against Node's types).
 interface BunServer {
@@ -45,9 +46,8 @@ export const serve = async (
     idleTimeout: 0,
     fetch: (request, srv) => app.fetch(request, srv),
   })
-  const host = hostname.includes(':') ? `[${hostname}]` : hostname
   return {
-    url: `http://${host}:${server.port}`,
+    url: listenUrl(hostname, server.port),
     async close() {
       await server.stop()
     },

@@ -7,6 +7,7 @@
 import type { Context } from 'hono'
 import type { ChatCompletionsApp } from '../app.ts'
 import { main, type Listening } from './cli.ts'
+import { listenUrl } from './listen-url.ts'
 
 // The few parts of Deno's API used here (the project type-checks against Node's types).
 interface DenoServeInfo {
@@ -47,8 +48,7 @@ export const serve = async (
       throw Object.assign(err as Error, { code: 'EADDRINUSE' })
     throw err
   }
-  const host = hostname.includes(':') ? `[${hostname}]` : hostname
-  return { url: `http://${host}:${server.addr.port}`, close: () => server.shutdown() }
+  return { url: listenUrl(hostname, server.addr.port), close: () => server.shutdown() }
 }
 
 if (import.meta.main) main(Deno.args, { serve, clientAddress: denoClientAddress })

@@ -10,6 +10,7 @@ import { WebSocket as WsWebSocket } from 'ws'
 import type { BackendRuntime, WebSocketConstructor } from '../backend.ts'
 import { fileStore } from './file-store.ts'
 import { watchRequestSignal, type ClientWatch } from '../turn-signal.ts'
+import { listenUrl } from './listen-url.ts'
 
 export { loadConfig, type LoadConfigOptions } from './load-config.ts'
 
@@ -90,10 +91,9 @@ export const serve = (
     server.listen(port, hostname, () => {
       server.off('error', reject)
       const { port: bound } = server.address() as AddressInfo
-      const host = hostname.includes(':') ? `[${hostname}]` : hostname
       resolve({
         server,
-        url: `http://${host}:${bound}`,
+        url: listenUrl(hostname, bound),
         close: (graceMs) => closeServer(server, graceMs),
       })
     })
