@@ -4,7 +4,6 @@
  */
 import { Hono, type Context } from 'hono'
 import { cors } from 'hono/cors'
-import { requestId } from 'hono/request-id'
 import { createAuthenticator } from './auth.ts'
 import type { AgentBackend, AgentInfo, AgentRunInput, BackendRuntime } from './backend.ts'
 import { createBackend } from './backends/create-backend.ts'
@@ -18,11 +17,12 @@ import {
   type Env,
   type ResolvedAuth,
 } from './config.ts'
-import { ApiError, badRequest } from './errors.ts'
+import { ApiError, badRequest, withHeaders } from './errors.ts'
 import { extractImages } from './images.ts'
 import { getModel, listModels } from './models.ts'
 import { buildPrompt } from './prompt.ts'
 import { parseChatRequest } from './request.ts'
+import { headerValue, respond, respondJson } from './respond.ts'
 import { resolveRoute } from './routing.ts'
 import { consoleLogger, TurnRunner, type Logger, type RunStats } from './run.ts'
 import { SSE_HEADERS, sseStream } from './sse.ts'
@@ -66,16 +66,7 @@ export type ChatCompletionsApp = Hono<AppEnv> & {
   stats(): RunStats
 }
 
-type AppEnv = { Variables: { requestId: string; bodyRead: boolean } }
-
-const JSON_TYPE = { 'content-type': 'application/json; charset=utf-8' }
-
-/**
- * A header carries visible ASCII only; a session key made from `user` may hold anything (`josé`,
- * a newline), so such a key is sent percent-encoded (lone surrogates as U+FFFD) instead of failing.
- */
-const headerValue = (value: string) =>
-  /^[\x20-\x7e]*$/.test(value) ? value : encodeURIComponent(value.replace(/\p{Cs}/gu, '\ufffd'))
+type AppEnv = { Variables: { bodyRead: boolean } }
 
 const shuttingDown = () => new ApiError(503, 'The server is shutting down.')
 
@@ -84,9 +75,9 @@ const hasBody = (req: Request) =>
 
 /** An answer given before the body was read closes the connection, so keep-alive stays sane. */
 const sendError = (c: Context<AppEnv>, err: ApiError) => {
-  const headers: Record<string, string> = { ...JSON_TYPE, ...err.headers }
-  if (!c.get('bodyRead') && hasBody(c.req.raw)) headers.connection = 'close'
-  return c.json(err.toJSON(), err.status as 400, headers)
+  const unread = !c.get('bodyRead') && hasBody(c.req.raw)
+  const headers = unread ? { ...err.headers, connection: 'close' } : err.headers
+  return respondJson(c.req.raw, err.toJSON(), err.status, headers)
 }
 
 /**
@@ -142,13 +133,6 @@ export const createChatCompletionsApp = (
 
   const app = new Hono<AppEnv>()
 
-  app.use(requestId())
-  app.use(async function securityHeaders(c, next) {
-    c.header('x-content-type-options', 'nosniff')
-    c.header('referrer-policy', 'no-referrer')
-    await next()
-  })
-
   const { allowedOrigins } = config.gateway.http.cors
   if (allowedOrigins.length) {
     // Preflights are answered here, before auth. Credentials are never allowed: the API takes a
@@ -168,11 +152,11 @@ export const createChatCompletionsApp = (
     )
   }
 
-  app.get(HEALTH_PATH, (c) => c.json({ status: 'ok' }, 200, JSON_TYPE))
+  app.get(HEALTH_PATH, (c) => respondJson(c.req.raw, { status: 'ok' }))
   // Live counts for operators and tests, behind the same secret as the API.
   app.get(`${HEALTH_PATH}/details`, async function healthDetails(c) {
     await auth.check(c.req.header('authorization') ?? null, clientAddress(c))
-    return c.json({ status: 'ok', ...runner.stats() }, 200, JSON_TYPE)
+    return respondJson(c.req.raw, { status: 'ok', ...runner.stats() })
   })
 
   const guard = async (c: Context<AppEnv>, method: string) => {
@@ -208,66 +192,75 @@ export const createChatCompletionsApp = (
       )
     }
     const route = resolveRoute(c.req.raw.headers, req.model, req.user, await agents())
-    c.header('x-openclaw-agent-id', route.agentId)
-    c.header('x-openclaw-session-key', headerValue(route.sessionKey))
-    const prompt = buildPrompt(req.messages, req.toolInstruction)
-    const images = await extractImages(
-      req.messages,
-      prompt.currentIndex,
-      endpoint,
-      options.fetch,
-      req.imageParts[prompt.currentIndex]
-    )
-
-    const ctx: CompletionContext = {
-      id: `chatcmpl-${crypto.randomUUID()}`,
-      created: Math.floor(Date.now() / 1000),
-      model: req.model,
-      toolChoice: req.toolChoice,
+    const routeHeaders = {
+      'x-openclaw-agent-id': route.agentId,
+      // A key made from `user` may hold anything (`josé`, a newline): it is sent percent-encoded.
+      'x-openclaw-session-key': headerValue(route.sessionKey),
     }
-    const input: AgentRunInput = {
-      runId: ctx.id,
-      ...route,
-      message: prompt.message,
-      extraSystemPrompt: prompt.extraSystemPrompt,
-      images,
-      messages: req.messages,
-      clientTools: req.clientTools,
-      toolChoice: req.toolChoice,
-      streamParams: req.streamParams,
-      user: req.user,
-    }
-    if (input.extraSystemPrompt === undefined) delete input.extraSystemPrompt
-    if (input.user === undefined) delete input.user
+    try {
+      const prompt = buildPrompt(req.messages, req.toolInstruction)
+      const images = await extractImages(
+        req.messages,
+        prompt.currentIndex,
+        endpoint,
+        options.fetch,
+        req.imageParts[prompt.currentIndex]
+      )
 
-    const watch = options.watchClient?.(c) ?? watchRequestSignal(c.req.raw.signal)
-    const turn = turns.create(watch, config.agents.defaults.timeoutSeconds)
-    const events = runner.run(input, turn.signal, turn.dispose)
-
-    if (!req.stream) return c.json(await buildCompletion(events, ctx), 200, JSON_TYPE)
-    const heartbeatMs = endpoint.heartbeatSeconds * 1000
-    const stream = sseStream(
-      events,
-      { ...ctx, includeUsage: req.includeUsage, heartbeatMs },
-      () => {
-        turn.abort(new ApiError(499, 'The client closed the connection.'))
-        // A body cancelled before its first read never starts the turn, whose `finally` disposes.
-        turn.dispose()
+      const ctx: CompletionContext = {
+        id: `chatcmpl-${crypto.randomUUID()}`,
+        created: Math.floor(Date.now() / 1000),
+        model: req.model,
+        toolChoice: req.toolChoice,
       }
-    )
-    return c.body(stream, 200, SSE_HEADERS)
+      const input: AgentRunInput = {
+        runId: ctx.id,
+        ...route,
+        message: prompt.message,
+        extraSystemPrompt: prompt.extraSystemPrompt,
+        images,
+        messages: req.messages,
+        clientTools: req.clientTools,
+        toolChoice: req.toolChoice,
+        streamParams: req.streamParams,
+        user: req.user,
+      }
+      if (input.extraSystemPrompt === undefined) delete input.extraSystemPrompt
+      if (input.user === undefined) delete input.user
+
+      const watch = options.watchClient?.(c) ?? watchRequestSignal(c.req.raw.signal)
+      const turn = turns.create(watch, config.agents.defaults.timeoutSeconds)
+      const events = runner.run(input, turn.signal, turn.dispose)
+
+      if (!req.stream)
+        return respondJson(c.req.raw, await buildCompletion(events, ctx), 200, routeHeaders)
+      const heartbeatMs = endpoint.heartbeatSeconds * 1000
+      const stream = sseStream(
+        events,
+        { ...ctx, includeUsage: req.includeUsage, heartbeatMs },
+        () => {
+          turn.abort(new ApiError(499, 'The client closed the connection.'))
+          // A body cancelled before its first read never starts the turn, whose `finally` disposes.
+          turn.dispose()
+        }
+      )
+      return respond(c.req.raw, stream, 200, { ...SSE_HEADERS, ...routeHeaders })
+    } catch (err) {
+      // An answer that fails after routing still says where the request went.
+      throw err instanceof ApiError ? withHeaders(err, routeHeaders) : err
+    }
   })
 
   app.all(MODELS_PATH, async function models(c) {
     await guard(c, 'GET')
-    return c.json(listModels(await agents()), 200, JSON_TYPE)
+    return respondJson(c.req.raw, listModels(await agents()))
   })
 
   app.all(`${MODELS_PATH}/:id{.+}`, async function model(c) {
     await guard(c, 'GET')
     // The raw path segment: the id is URL-encoded (`openclaw%2Fdefault`) and decoded exactly once.
     const encoded = new URL(c.req.url).pathname.slice(MODELS_PATH.length + 1)
-    return c.json(getModel(encoded, await agents()), 200, JSON_TYPE)
+    return respondJson(c.req.raw, getModel(encoded, await agents()))
   })
 
   app.notFound((c) =>

@@ -64,10 +64,11 @@ export const badRequest = (
 
 export const internalError = () => new ApiError(500, 'internal error')
 
-/** A JSON Response for an error; `extra` headers go on top of the error's own. */
-export const errorResponse = (err: ApiError, extra?: HeadersInit): Response => {
-  const headers = new Headers(extra)
-  headers.set('content-type', 'application/json; charset=utf-8')
-  for (const [k, v] of Object.entries(err.headers)) headers.set(k, v)
-  return new Response(JSON.stringify(err.toJSON()), { status: err.status, headers })
-}
+/** The same error, with `headers` under its own. */
+export const withHeaders = (err: ApiError, headers: Record<string, string>) =>
+  new ApiError(err.status, err.message, {
+    type: err.type,
+    param: err.param,
+    code: err.code,
+    headers: { ...headers, ...err.headers },
+  })

@@ -1,0 +1,45 @@
+/**
+ * The last step of every request: one `Response`, with the headers every answer carries (the
+ * request id and two safety headers) written as one plain object. Set through Hono's
+ * `c.header()` in middlewares they would build a `Headers` object per request, which was the
+ * largest single cost of a short non-stream answer on Node (bench/notes.md); a plain object goes
+ * straight to `writeHead` there, and is a valid `HeadersInit` on every other runtime.
+ */
+export const JSON_TYPE = 'application/json; charset=utf-8'
+
+/** What Hono's `requestId()` accepts from a client: word characters, `-` and `=`, ≤ 255. */
+const CLIENT_REQUEST_ID = /^[\w\-=]{1,255}$/
+
+/** The client's own `x-request-id` when it is sane, else a fresh one. */
+export const requestIdOf = (request: Request): string => {
+  const id = request.headers.get('x-request-id')
+  return id !== null && CLIENT_REQUEST_ID.test(id) ? id : crypto.randomUUID()
+}
+
+/** A header carries visible ASCII only; anything else is sent percent-encoded. */
+export const headerValue = (value: string) =>
+  /^[\x20-\x7e]*$/.test(value) ? value : encodeURIComponent(value.replace(/\p{Cs}/gu, '\ufffd'))
+
+export const respond = (
+  request: Request,
+  body: BodyInit | null,
+  status: number,
+  headers: Record<string, string>
+): Response =>
+  new Response(body, {
+    status,
+    headers: {
+      ...headers,
+      'x-request-id': requestIdOf(request),
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'no-referrer',
+    },
+  })
+
+export const respondJson = (
+  request: Request,
+  value: unknown,
+  status = 200,
+  headers?: Record<string, string>
+): Response =>
+  respond(request, JSON.stringify(value), status, { 'content-type': JSON_TYPE, ...headers })
