@@ -27,7 +27,7 @@ import { resolveRoute } from './routing.ts'
 import { consoleLogger, TurnRunner, type Logger, type RunStats } from './run.ts'
 import { SSE_HEADERS, sseStream } from './sse.ts'
 import { trustedClientAddress } from './client-address.ts'
-import { TurnSignals, watchRequestSignal, type ClientWatch } from './turn-signal.ts'
+import { Turns, watchRequestSignal, type ClientWatch } from './turn.ts'
 
 export const CHAT_PATH = '/v1/chat/completions'
 export const MODELS_PATH = '/v1/models'
@@ -110,7 +110,7 @@ export const createChatCompletionsApp = (
   const shutdown = options.signal
   // Shutdown drains: new requests get 503 at once, answers in flight get `drainTimeoutMs` to
   // finish, then every run still going is aborted (its client hears why) and the backend closes.
-  const turns = new TurnSignals()
+  const turns = new Turns()
   const stopRuns = () => {
     turns.abortAll(shuttingDown())
     backend.close?.().catch(() => {})
@@ -230,7 +230,7 @@ export const createChatCompletionsApp = (
 
       const watch = options.watchClient?.(c) ?? watchRequestSignal(c.req.raw.signal)
       const turn = turns.create(watch, config.agents.defaults.timeoutSeconds)
-      const events = runner.run(input, turn.signal, turn.dispose)
+      const events = runner.run(input, turn)
 
       if (!req.stream)
         return respondJson(c.req.raw, await buildCompletion(events, ctx), 200, routeHeaders)

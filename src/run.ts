@@ -5,6 +5,7 @@
 import type { AgentBackend, AgentEvent, AgentRunInput } from './backend.ts'
 import { ApiError } from './errors.ts'
 import { SessionLocks } from './session-lock.ts'
+import type { Turn } from './turn.ts'
 
 export interface Logger {
   info(message: string): void
@@ -61,8 +62,7 @@ const isEvent = (e: unknown): e is AgentEvent => {
   }
 }
 
-const abortMessage = (signal: AbortSignal): Extract<AgentEvent, { type: 'error' }> => {
-  const reason = signal.reason
+const abortMessage = (reason: unknown): Extract<AgentEvent, { type: 'error' }> => {
   if (reason instanceof ApiError)
     return { type: 'error', message: reason.message, status: reason.status }
   return { type: 'error', message: 'The request was cancelled.', status: 499 }
@@ -70,42 +70,13 @@ const abortMessage = (signal: AbortSignal): Extract<AgentEvent, { type: 'error' 
 
 const ABORTED = Symbol('aborted')
 
-/**
- * The backend's events, ending as soon as `signal` aborts: a backend that ignores its signal
- * cannot hold the answer (or the run timeout) hostage. Its iterator is closed either way; once
- * aborted, without waiting for it.
- */
-async function* abortable<T>(events: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
-  const aborted = new Promise<typeof ABORTED>((resolve) => {
-    if (signal.aborted) resolve(ABORTED)
-    else signal.addEventListener('abort', () => resolve(ABORTED), { once: true })
-  })
-  // A sync iterable (an array) still works, as it did under `for await`.
-  const iterator =
-    Symbol.asyncIterator in Object(events)
-      ? events[Symbol.asyncIterator]()
-      : (async function* () {
-          yield* events as unknown as Iterable<T>
-        })()
-  let finished = false
-  try {
-    for (;;) {
-      const result = await Promise.race([iterator.next(), aborted])
-      if (result === ABORTED) return
-      if (result.done) {
-        finished = true
-        return
-      }
-      yield result.value
-    }
-  } finally {
-    if (!finished) {
-      const closing = (async () => iterator.return?.())()
-      if (signal.aborted) closing.catch(() => {})
-      else await Promise.race([closing, aborted])
-    }
-  }
-}
+/** A sync iterable (an array) works too, as it would under `for await`. */
+const asyncIteratorOf = <T>(events: AsyncIterable<T> | Iterable<T>): AsyncIterator<T> =>
+  Symbol.asyncIterator in Object(events)
+    ? (events as AsyncIterable<T>)[Symbol.asyncIterator]()
+    : (async function* () {
+        yield* events as Iterable<T>
+      })()
 
 /** Runs turns against one backend, one at a time per session key, and counts them. */
 export class TurnRunner {
@@ -125,74 +96,104 @@ export class TurnRunner {
 
   /**
    * The turn's events. The iterator always ends with `done` or `error` and never throws. The
-   * session lock is freed (and `cleanup` run) when the turn ends, when its consumer stops, or
-   * as soon as `signal` aborts: some runtimes (workerd) drop a disconnected response body
+   * session lock is freed and the turn disposed when the turn ends, when its consumer stops, or
+   * as soon as the turn aborts: some runtimes (workerd) drop a disconnected response body
    * without ever cancelling it, so the consumer cannot be relied on to finish the iterator.
+   * The backend's events end as soon as the turn aborts, too: a backend that ignores its signal
+   * cannot hold the answer (or the run timeout) hostage.
    */
-  async *run(
-    input: AgentRunInput,
-    signal: AbortSignal,
-    cleanup?: () => void
-  ): AsyncGenerator<AgentEvent> {
+  async *run(input: AgentRunInput, turn: Turn): AsyncGenerator<AgentEvent> {
     this.#active++
     let release: (() => void) | undefined
     let settled = false
     const settle = () => {
       if (settled) return
       settled = true
-      signal.removeEventListener('abort', settle)
       release?.()
-      cleanup?.()
+      turn.dispose()
       this.#active--
     }
-    if (signal.aborted) settle()
-    else signal.addEventListener('abort', settle, { once: true })
+    turn.onAbort(settle)
     try {
       try {
-        release = await this.locks.acquire(input.sessionKey, signal)
+        release = await this.locks.acquire(input.sessionKey, turn.signal)
       } catch {
-        yield abortMessage(signal)
+        yield abortMessage(turn.reason)
         return
       }
-      // Aborted between the lock being granted and this line: give it back at once.
-      if (settled) release()
+      if (turn.aborted) {
+        // Aborted while the lock was being granted: give it back at once.
+        release()
+        yield abortMessage(turn.reason)
+        return
+      }
+      let iterator: AsyncIterator<unknown> | undefined
+      // Each step waits for the backend's next event or the abort, whichever comes first: one
+      // promise per step, where `Promise.race` would also leave a reaction on a shared promise.
+      let wake: ((aborted: typeof ABORTED) => void) | undefined
+      turn.onAbort(() => wake?.(ABORTED))
+      const step = () =>
+        new Promise<IteratorResult<unknown> | typeof ABORTED>((resolve, reject) => {
+          wake = resolve
+          // Made here, so a backend whose run() throws at once fails like one that throws later.
+          iterator ??= asyncIteratorOf(this.#backend.run(input, turn.signal))
+          iterator.next().then(resolve, reject)
+        })
       let ended = false
-      // Set while this generator waits at a yield inside the loop: a throw caught then comes
-      // from closing the backend (the consumer stopped), and yielding again would never finish.
-      let paused = false
+      let finished = false
       try {
-        for await (const event of abortable(this.#backend.run(input, signal), signal)) {
-          if (signal.aborted) break
-          if (!isEvent(event)) {
-            this.#logger.error(`backend yielded a malformed event for run ${input.runId}`, event)
-            paused = true
+        while (!turn.aborted) {
+          let result
+          try {
+            result = await step()
+          } catch (err) {
+            finished = true
+            if (turn.aborted) break
+            this.#logger.error(`backend failed for run ${input.runId}`, err)
             yield { type: 'error', message: 'internal error', status: 500 }
             return
           }
-          paused = true
-          yield event
-          paused = false
-          if (event.type === 'done' || event.type === 'error') {
-            ended = true
+          if (result === ABORTED) break
+          if (result.done) {
+            finished = true
             break
           }
+          const event = result.value
+          if (!isEvent(event)) {
+            this.#logger.error(`backend yielded a malformed event for run ${input.runId}`, event)
+            yield { type: 'error', message: 'internal error', status: 500 }
+            return
+          }
+          yield event
+          if (event.type === 'done' || event.type === 'error') {
+            ended = true
+            return
+          }
         }
-      } catch (err) {
-        if (paused || ended) {
-          // The turn's answer is out; the backend failed while closing: log it, change nothing.
-          this.#logger.error(`backend failed to close run ${input.runId}`, err)
-          return
-        }
-        if (!signal.aborted) {
-          this.#logger.error(`backend failed for run ${input.runId}`, err)
-          yield { type: 'error', message: 'internal error', status: 500 }
-          return
-        }
+        yield turn.aborted ? abortMessage(turn.reason) : { type: 'done' }
+      } finally {
+        if (iterator && !finished) await this.#close(iterator, turn, input.runId, ended)
       }
-      if (signal.aborted) yield abortMessage(signal)
-      else if (!ended) yield { type: 'done' }
     } finally {
       settle()
+    }
+  }
+
+  /**
+   * Closes the backend's iterator early (the turn ended, was aborted, or its consumer stopped).
+   * Once aborted, it never waits: the backend may be ignoring its signal.
+   */
+  async #close(iterator: AsyncIterator<unknown>, turn: Turn, runId: string, ended: boolean) {
+    const closing = (async () => iterator.return?.())()
+    if (turn.aborted) return void closing.catch(() => {})
+    try {
+      await Promise.race([closing, turn.whenAborted()])
+    } catch (err) {
+      // The turn's answer is out, or its consumer left: log it, change nothing.
+      this.#logger.error(
+        `backend failed to close run ${runId}${ended ? '' : ' (consumer gone)'}`,
+        err
+      )
     }
   }
 }

@@ -9,7 +9,7 @@ import type { Context } from 'hono'
 import { WebSocket as WsWebSocket } from 'ws'
 import type { BackendRuntime, WebSocketConstructor } from '../backend.ts'
 import { fileStore } from './file-store.ts'
-import { watchRequestSignal, type ClientWatch } from '../turn-signal.ts'
+import { watchRequestSignal, type ClientWatch } from '../turn.ts'
 import { listenUrl } from './listen-url.ts'
 
 export { loadConfig, type LoadConfigOptions } from './load-config.ts'
