@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import fc from 'fast-check'
 import type { AgentEvent, AgentRunInput } from '../src/index.ts'
 import {
   assertError,
@@ -575,6 +576,75 @@ describe('request validation', () => {
           'tool_choice'
         )
       }
+    })
+  })
+
+  describe('plain chat bodies, which skip the schema', () => {
+    // Plain bodies and near misses: wrong types, `null`s, unknown roles, empty messages.
+    const odd = fc.oneof(
+      fc.integer(),
+      fc.boolean(),
+      fc.constant(null),
+      fc.constant([]),
+      fc.constant({})
+    )
+    const text = fc.oneof(fc.string(), fc.constantFrom('', ' ', '  hi  ', 'josé', 'a\nb'))
+    /** Mostly `good`, sometimes `odd`. */
+    const mostly = <T>(good: fc.Arbitrary<T>) =>
+      fc.oneof({ arbitrary: good, weight: 12 }, { arbitrary: odd, weight: 1 })
+    const role = fc.constantFrom(
+      'user',
+      'user',
+      'user',
+      'system',
+      'developer',
+      'assistant',
+      'tool',
+      'function',
+      'User',
+      ''
+    )
+    const message = mostly(
+      fc.record(
+        { role: mostly(role), content: mostly(text), name: mostly(text) },
+        { requiredKeys: ['role'] }
+      )
+    )
+    const body = fc.record(
+      {
+        model: mostly(fc.constantFrom('openclaw', 'openclaw/default', 'OpenClaw', '', 'gpt-4o')),
+        messages: mostly(fc.array(message, { maxLength: 4 })),
+        stream: mostly(fc.boolean()),
+        user: mostly(text),
+      },
+      { requiredKeys: ['messages'] }
+    )
+
+    /** The answer's status, and the agent's input (200) or the error body (else). */
+    const outcome = async (value: unknown) => {
+      const runs = probe.inputs.length
+      const res = await chat(server, value, { 'x-openclaw-session-key': 'plain-vs-schema' })
+      const text = await res.text()
+      if (res.status !== 200) return { status: res.status, error: JSON.parse(text) }
+      assert.equal(probe.inputs.length, runs + 1)
+      const { runId: _, ...input } = probe.inputs.at(-1)!
+      return { status: 200, input }
+    }
+
+    it('get the answer and agent input the schema gives them', { timeout: 60_000 }, async () => {
+      let plain = 0
+      await fc.assert(
+        fc.asyncProperty(body, async (value) => {
+          // An unknown key is allowed, and sends the same body through the schema.
+          const viaSchema = await outcome({ ...value, metadata: { via: 'schema' } })
+          const direct = await outcome(value)
+          assert.deepEqual(direct, viaSchema)
+          if (direct.status === 200) plain++
+        }),
+        { numRuns: 300, seed: 20261124 }
+      )
+      // The generator must reach both sides: accepted plain bodies and rejected near misses.
+      assert.ok(plain >= 20 && plain <= 280, `${plain} of 300 accepted`)
     })
   })
 })
