@@ -217,16 +217,15 @@ export const createChatCompletionsApp = (
         runId: ctx.id,
         ...route,
         message: prompt.message,
-        extraSystemPrompt: prompt.extraSystemPrompt,
         images,
         messages: req.messages,
         clientTools: req.clientTools,
         toolChoice: req.toolChoice,
         streamParams: req.streamParams,
-        user: req.user,
       }
-      if (input.extraSystemPrompt === undefined) delete input.extraSystemPrompt
-      if (input.user === undefined) delete input.user
+      // Set only when present (a `delete` would turn the object into a slow dictionary).
+      if (prompt.extraSystemPrompt !== undefined) input.extraSystemPrompt = prompt.extraSystemPrompt
+      if (req.user !== undefined) input.user = req.user
 
       const watch = options.watchClient?.(c) ?? watchRequestSignal(c.req.raw.signal)
       const turn = turns.create(watch, config.agents.defaults.timeoutSeconds)

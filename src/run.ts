@@ -116,7 +116,8 @@ export class TurnRunner {
     turn.onAbort(settle)
     try {
       try {
-        release = await this.locks.acquire(input.sessionKey, turn.signal)
+        const lock = this.locks.acquire(input.sessionKey, turn.signal)
+        release = typeof lock === 'function' ? lock : await lock
       } catch {
         yield abortMessage(turn.reason)
         return
@@ -128,24 +129,28 @@ export class TurnRunner {
         return
       }
       let iterator: AsyncIterator<unknown> | undefined
-      // Each step waits for the backend's next event or the abort, whichever comes first: one
-      // promise per step, where `Promise.race` would also leave a reaction on a shared promise.
+      // Made on the first step, so a backend whose run() throws at once fails like one that
+      // throws later.
+      const next = () =>
+        (iterator ??= asyncIteratorOf(this.#backend.run(input, turn.signal))).next()
+      const close = async () => iterator!.return?.()
       let wake: ((aborted: typeof ABORTED) => void) | undefined
       turn.onAbort(() => wake?.(ABORTED))
-      const step = () =>
-        new Promise<IteratorResult<unknown> | typeof ABORTED>((resolve, reject) => {
+      /**
+       * Waits for `work` or the abort, whichever comes first: one promise, where `Promise.race`
+       * would also leave a reaction on a promise shared by every step.
+       */
+      const untilAborted = <T>(work: () => PromiseLike<T>) =>
+        new Promise<T | typeof ABORTED>((resolve, reject) => {
           wake = resolve
-          // Made here, so a backend whose run() throws at once fails like one that throws later.
-          iterator ??= asyncIteratorOf(this.#backend.run(input, turn.signal))
-          iterator.next().then(resolve, reject)
+          work().then(resolve, reject)
         })
-      let ended = false
       let finished = false
       try {
         while (!turn.aborted) {
           let result
           try {
-            result = await step()
+            result = await untilAborted(next)
           } catch (err) {
             finished = true
             if (turn.aborted) break
@@ -165,35 +170,26 @@ export class TurnRunner {
             return
           }
           yield event
-          if (event.type === 'done' || event.type === 'error') {
-            ended = true
-            return
-          }
+          if (event.type === 'done' || event.type === 'error') return
         }
         yield turn.aborted ? abortMessage(turn.reason) : { type: 'done' }
       } finally {
-        if (iterator && !finished) await this.#close(iterator, turn, input.runId, ended)
+        // Closed early: the turn ended, was aborted, or its consumer stopped. Once aborted, never
+        // wait for it: the backend may be ignoring its signal.
+        if (iterator && !finished) {
+          if (turn.aborted) close().catch(() => {})
+          else {
+            try {
+              await untilAborted(close)
+            } catch (err) {
+              // The turn's answer is out, or its consumer left: log it, change nothing.
+              this.#logger.error(`backend failed to close run ${input.runId}`, err)
+            }
+          }
+        }
       }
     } finally {
       settle()
-    }
-  }
-
-  /**
-   * Closes the backend's iterator early (the turn ended, was aborted, or its consumer stopped).
-   * Once aborted, it never waits: the backend may be ignoring its signal.
-   */
-  async #close(iterator: AsyncIterator<unknown>, turn: Turn, runId: string, ended: boolean) {
-    const closing = (async () => iterator.return?.())()
-    if (turn.aborted) return void closing.catch(() => {})
-    try {
-      await Promise.race([closing, turn.whenAborted()])
-    } catch (err) {
-      // The turn's answer is out, or its consumer left: log it, change nothing.
-      this.#logger.error(
-        `backend failed to close run ${runId}${ended ? '' : ' (consumer gone)'}`,
-        err
-      )
     }
   }
 }

@@ -11,10 +11,11 @@ export class SessionLocks {
   }
 
   /**
-   * Waits for the session's earlier turns, then holds the lock until `release()` is called.
+   * Holds the lock until `release()` is called: at once when the session is free (no promise, so
+   * no wait), else after the session's earlier turns.
    * @throws the signal's reason when aborted while waiting (the place in the queue is given up)
    */
-  async acquire(key: string, signal: AbortSignal): Promise<() => void> {
+  acquire(key: string, signal: AbortSignal): (() => void) | Promise<() => void> {
     const previous = this.#tails.get(key)
     let release!: () => void
     const mine = new Promise<void>((resolve) => (release = resolve))
@@ -28,18 +29,17 @@ export class SessionLocks {
       release()
       if (this.#tails.get(key) === tail) this.#tails.delete(key)
     }
-    if (previous) {
-      try {
-        await abortable(previous, signal)
-      } catch (err) {
+    if (!previous) return done
+    return abortable(previous, signal).then(
+      () => done,
+      (err) => {
         // Our place must not block those behind us: they still wait for `previous` itself.
         tail.then(() => this.#tails.get(key) === tail && this.#tails.delete(key))
         release()
         released = true
         throw err
       }
-    }
-    return done
+    )
   }
 }
 

@@ -70,11 +70,6 @@ export class Turn {
     else this.#hooks.push(hook)
   }
 
-  /** Resolves when the turn aborts. */
-  whenAborted(): Promise<void> {
-    return new Promise((resolve) => this.onAbort(resolve))
-  }
-
   /** Detaches from the client, clears the timer and leaves the set; call when the turn ends. */
   dispose(): void {
     clearTimeout(this.#timer)
