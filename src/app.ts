@@ -128,8 +128,9 @@ export const createChatCompletionsApp = (
     options.clientAddress ?? (() => undefined),
     config.gateway.trustedProxies
   )
-  const agents = async (): Promise<AgentInfo[]> =>
-    backend.listAgents ? await backend.listAgents() : config.agents.list
+  // The configured list needs no await: most requests take this path.
+  const agents = (): AgentInfo[] | Promise<AgentInfo[]> =>
+    backend.listAgents ? backend.listAgents() : config.agents.list
 
   const app = new Hono<AppEnv>()
 
@@ -154,12 +155,12 @@ export const createChatCompletionsApp = (
 
   app.get(HEALTH_PATH, (c) => respondJson(c.req.raw, { status: 'ok' }))
   // Live counts for operators and tests, behind the same secret as the API.
-  app.get(`${HEALTH_PATH}/details`, async function healthDetails(c) {
-    await auth.check(c.req.header('authorization') ?? null, clientAddress(c))
+  app.get(`${HEALTH_PATH}/details`, function healthDetails(c) {
+    auth.check(c.req.header('authorization') ?? null, clientAddress(c))
     return respondJson(c.req.raw, { status: 'ok', ...runner.stats() })
   })
 
-  const guard = async (c: Context<AppEnv>, method: string) => {
+  const guard = (c: Context<AppEnv>, method: string) => {
     if (!endpoint.enabled) {
       throw new ApiError(
         404,
@@ -175,11 +176,11 @@ export const createChatCompletionsApp = (
       })
     }
     if (shutdown?.aborted) throw shuttingDown()
-    await auth.check(c.req.header('authorization') ?? null, clientAddress(c))
+    auth.check(c.req.header('authorization') ?? null, clientAddress(c))
   }
 
   app.all(CHAT_PATH, async function chatCompletions(c) {
-    await guard(c, 'POST')
+    guard(c, 'POST')
     const body = await readJsonBody(c.req.raw, endpoint.maxBodyBytes, endpoint.bodyTimeoutMs)
     c.set('bodyRead', true)
     const req = parseChatRequest(body)
@@ -251,12 +252,12 @@ export const createChatCompletionsApp = (
   })
 
   app.all(MODELS_PATH, async function models(c) {
-    await guard(c, 'GET')
+    guard(c, 'GET')
     return respondJson(c.req.raw, listModels(await agents()))
   })
 
   app.all(`${MODELS_PATH}/:id{.+}`, async function model(c) {
-    await guard(c, 'GET')
+    guard(c, 'GET')
     // The raw path segment: the id is URL-encoded (`openclaw%2Fdefault`) and decoded exactly once.
     const encoded = new URL(c.req.url).pathname.slice(MODELS_PATH.length + 1)
     return respondJson(c.req.raw, getModel(encoded, await agents()))

@@ -102,7 +102,7 @@ export class AuthRateLimiter {
 
 export interface Authenticator {
   /** Throws 401 or 429 when the request may not go on. */
-  check(authorization: string | null, address: string | undefined): Promise<void>
+  check(authorization: string | null, address: string | undefined): void
 }
 
 /** The auth check for a resolved mode and secret. */
@@ -110,11 +110,11 @@ export const createAuthenticator = (
   auth: ResolvedAuth,
   rateLimit: RateLimitConfig | false
 ): Authenticator => {
-  if (auth.mode === 'none') return { check: async () => {} }
+  if (auth.mode === 'none') return { check: () => {} }
   const matches = createSecretMatcher(auth.secret!)
   const limiter = rateLimit ? new AuthRateLimiter(rateLimit) : undefined
   return {
-    async check(authorization, address) {
+    check(authorization, address) {
       const retryAfter = limiter?.retryAfter(address) ?? 0
       if (retryAfter > 0) {
         throw new ApiError(

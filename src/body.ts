@@ -21,15 +21,31 @@ const deadline = (timeoutMs: number) => {
 }
 
 /** All of the body within `max` bytes and `timeoutMs` (else 413 / 408, the rest unread). */
-const readBody = async (request: Request, max: number, timeoutMs: number) => {
+const readBody = (request: Request, max: number, timeoutMs: number): Promise<Uint8Array> => {
+  // The size is known and within the limit: read it whole (on Node this skips web streams).
+  if (request.headers.get('content-length') !== null) {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(timedOut()), timeoutMs)
+      request.arrayBuffer().then(
+        (buffer) => {
+          clearTimeout(timer)
+          resolve(new Uint8Array(buffer))
+        },
+        (err) => {
+          clearTimeout(timer)
+          reject(err)
+        }
+      )
+    })
+  }
+  return readCounted(request, max, timeoutMs)
+}
+
+/** Chunked, or HTTP/2 without a length: count as it comes. */
+const readCounted = async (request: Request, max: number, timeoutMs: number) => {
+  if (!request.body) return new Uint8Array()
   const { expired, clear } = deadline(timeoutMs)
   try {
-    // The size is known and within the limit: read it whole (on Node this skips web streams).
-    if (request.headers.get('content-length') !== null) {
-      return new Uint8Array(await Promise.race([request.arrayBuffer(), expired]))
-    }
-    // Chunked, or HTTP/2 without a length: count as it comes.
-    if (!request.body) return new Uint8Array()
     const bytes = await readAtMost(request.body, max, expired)
     if (!bytes) throw tooLarge(max)
     return bytes

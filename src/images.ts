@@ -112,16 +112,26 @@ const fetchImage = async (
  * The images of the current turn, validated and decoded.
  * @throws {ApiError} 400 ``Invalid image_url content in `messages`.`` with the reason after it
  */
-export const extractImages = async (
+export const extractImages = (
   messages: NormalizedMessage[],
   currentIndex: number,
   cfg: ChatCompletionsConfig,
   fetchImpl: typeof fetch = fetch,
   partIndexes: number[] = []
-): Promise<ImageInput[]> => {
+): ImageInput[] | Promise<ImageInput[]> => {
   const current = messages[currentIndex]
+  // Most turns have no image: answered without a promise.
   if (!current || current.role !== 'user' || !current.imageUrls?.length) return []
-  const urls = current.imageUrls
+  return decodeImages(current.imageUrls, currentIndex, cfg, fetchImpl, partIndexes)
+}
+
+const decodeImages = async (
+  urls: string[],
+  currentIndex: number,
+  cfg: ChatCompletionsConfig,
+  fetchImpl: typeof fetch,
+  partIndexes: number[]
+): Promise<ImageInput[]> => {
   const base = `messages[${currentIndex}].content`
   if (urls.length > cfg.maxImageParts) {
     throw fail(`At most ${cfg.maxImageParts} images are accepted per message.`, base)

@@ -399,7 +399,7 @@ const isPlainChat = (body: Record<string, unknown>): body is v.InferOutput<typeo
 /** The defined entries of `object`, in a new object (a `delete` would make a slow dictionary). */
 const definedOnly = <T extends object>(object: T): T => {
   const out = {} as Record<string, unknown>
-  for (const [key, value] of Object.entries(object)) if (value !== undefined) out[key] = value
+  for (const key in object) if (object[key] !== undefined) out[key] = object[key]
   return out as T
 }
 
