@@ -1,9 +1,11 @@
 /** Shared pieces of the benchmark scripts: start servers, run the load process, read memory. */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
+// @ts-expect-error: a plain .mjs module without types
+import { paths } from '../runtime-tests/openclaw/setup.mjs'
 
 export const TOKEN = 'bench-token'
 
@@ -55,9 +57,15 @@ export const benchConfig = (extra: Record<string, unknown> = {}) => {
   return path
 }
 
+/**
+ * Node 24, when `npm run test:openclaw` has installed it into `.cache/openclaw`: scenario 1 runs
+ * again with both servers on it, to show what is Node 20's cost and what is ours.
+ */
+export const node24: string | undefined = existsSync(paths.node) ? paths.node : undefined
+
 export const ours = {
-  node: (config: string) =>
-    startServer('node', 'node', ['dist/cli.js', 'serve', '--config', config, '--port', '0']),
+  node: (config: string, node = 'node', name = 'node') =>
+    startServer(name, node, ['dist/cli.js', 'serve', '--config', config, '--port', '0']),
   bun: (config: string) =>
     startServer('bun', 'dist/gateway-chat-completions', [
       'serve',
@@ -82,8 +90,8 @@ export const ours = {
     ]),
 }
 
-export const baseline = () =>
-  startServer('baseline', 'node', ['--import', 'tsx', 'bench/baseline-server.ts', '0', TOKEN, '8'])
+export const baseline = (node = 'node', name = 'baseline') =>
+  startServer(name, node, ['--import', 'tsx', 'bench/baseline-server.ts', '0', TOKEN, '8'])
 
 /** Runs the load generator in its own process and returns its JSON result. */
 export const load = (args: string[]): Promise<Record<string, number>> =>

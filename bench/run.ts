@@ -8,7 +8,7 @@ import { cpus } from 'node:os'
 import { openStreams } from './open-streams.ts'
 import { slowReader } from './slow-reader.ts'
 import { throughput } from './throughput.ts'
-import { fmt } from './lib.ts'
+import { fmt, node24 } from './lib.ts'
 
 const version = (cmd: string) => {
   try {
@@ -36,6 +36,14 @@ const rows = [
   `| 2. stream, 1 000 chunks: chunks/s | ${fmt(b('stream', 'baseline').chunksPerSecond)} | ${fmt(b('stream', 'node').chunksPerSecond)} | ${ratio(b('stream', 'node').chunksPerSecond, b('stream', 'baseline').chunksPerSecond)} | ≥ 0.85: ${pass(b('stream', 'node').chunksPerSecond >= 0.85 * b('stream', 'baseline').chunksPerSecond)} |`,
   `| 2. stream: time to first byte (ms) | ${fmt(b('stream', 'baseline').ttfbMs, 2)} | ${fmt(b('stream', 'node').ttfbMs, 2)} | ${delta(b('stream', 'node').ttfbMs - b('stream', 'baseline').ttfbMs)} ms | within 1 ms: ${pass(b('stream', 'node').ttfbMs - b('stream', 'baseline').ttfbMs <= 1)} |`,
 ]
+const n24 = t.rps64node24
+const node24Rows = n24
+  ? [
+      `| 1. non-stream req/s, 64 connections, both on Node ${version(`${node24} --version`)} | ${fmt(n24.baseline.rps)} | ${fmt(n24.node.rps)} | ${ratio(n24.node.rps, n24.baseline.rps)} | ≥ 0.85: ${pass(n24.node.rps >= 0.85 * n24.baseline.rps)} |`,
+    ]
+  : [
+      '| 1. on Node 24 | not run: `npm run test:openclaw` installs it into `.cache/openclaw` | | | |',
+    ]
 const runtimeRows = ['bun', 'deno']
   .filter((r) => t.rps1[r])
   .flatMap((r) => [
@@ -61,6 +69,13 @@ JSON body, checks the bearer token and writes the same answer (JSON, or the same
 | scenario | baseline | ours (Node) | ratio | target |
 |---|---|---|---|---|
 ${rows.join('\n')}
+
+The same scenario with the baseline and ours both on Node 24 (the load generator stays on
+Node ${process.version}), to tell Node 20's costs from ours (see the notes below):
+
+| scenario | baseline | ours | ratio | target |
+|---|---|---|---|---|
+${node24Rows.join('\n')}
 
 ## Memory
 

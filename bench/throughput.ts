@@ -7,7 +7,17 @@
  * Usage: node --import tsx bench/throughput.ts [--runtimes] [--rounds N] [--seconds S]
  */
 import { parseArgs } from 'node:util'
-import { baseline, benchConfig, chatBody, load, median, ours, TOKEN, type Server } from './lib.ts'
+import {
+  baseline,
+  benchConfig,
+  chatBody,
+  load,
+  median,
+  node24,
+  ours,
+  TOKEN,
+  type Server,
+} from './lib.ts'
 
 const { values } = parseArgs({
   options: {
@@ -52,7 +62,18 @@ export const throughput = async (runtimes: boolean) => {
     const rps1 = await compare(servers, rpsAt(1))
     const rps64 = await compare(servers, rpsAt(64))
     const stream = await compare(servers, streamed)
-    return { rps1, rps64, stream }
+    return { rps1, rps64, stream, rps64node24: await onNode24(config) }
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()))
+  }
+}
+
+/** Scenario 1 at 64 connections with the baseline and ours both on Node 24, if it is here. */
+const onNode24 = async (config: string) => {
+  if (!node24) return undefined
+  const servers = [await baseline(node24, 'baseline'), await ours.node(config, node24, 'node')]
+  try {
+    return await compare(servers, rpsAt(64))
   } finally {
     await Promise.all(servers.map((s) => s.stop()))
   }

@@ -22,7 +22,7 @@ import { extractImages } from './images.ts'
 import { getModel, listModels } from './models.ts'
 import { buildPrompt } from './prompt.ts'
 import { parseChatRequest } from './request.ts'
-import { headerValue, respond, respondJson } from './respond.ts'
+import { commonHeaders, headerValue, respond, respondJson } from './respond.ts'
 import { resolveRoute } from './routing.ts'
 import { consoleLogger, TurnRunner, type Logger, type RunStats } from './run.ts'
 import { SSE_HEADERS, sseStream } from './sse.ts'
@@ -136,6 +136,14 @@ export const createChatCompletionsApp = (
 
   const { allowedOrigins } = config.gateway.http.cors
   if (allowedOrigins.length) {
+    // The CORS middleware answers preflights itself: give those the common headers too.
+    app.use(async function preflightHeaders(c, next) {
+      await next()
+      if (c.req.method !== 'OPTIONS') return
+      for (const [name, value] of Object.entries(commonHeaders(c.req.raw))) {
+        c.res.headers.set(name, value)
+      }
+    })
     // Preflights are answered here, before auth. Credentials are never allowed: the API takes a
     // bearer token, not cookies, so no origin (least of all `*`) needs them.
     app.use(

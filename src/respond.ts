@@ -20,21 +20,19 @@ export const requestIdOf = (request: Request): string => {
 export const headerValue = (value: string) =>
   /^[\x20-\x7e]*$/.test(value) ? value : encodeURIComponent(value.replace(/\p{Cs}/gu, '\ufffd'))
 
+/** What every answer carries: its request id and two safety headers. */
+export const commonHeaders = (request: Request): Record<string, string> => ({
+  'x-request-id': requestIdOf(request),
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+})
+
 export const respond = (
   request: Request,
   body: BodyInit | null,
   status: number,
   headers: Record<string, string>
-): Response =>
-  new Response(body, {
-    status,
-    headers: {
-      ...headers,
-      'x-request-id': requestIdOf(request),
-      'x-content-type-options': 'nosniff',
-      'referrer-policy': 'no-referrer',
-    },
-  })
+): Response => new Response(body, { status, headers: { ...headers, ...commonHeaders(request) } })
 
 export const respondJson = (
   request: Request,

@@ -60,6 +60,9 @@ describe('CORS', () => {
       const allowed = (res.headers.get('access-control-allow-headers') ?? '').toLowerCase()
       for (const header of SDK_HEADERS) assert.ok(allowed.includes(header), header)
       assert.equal(res.headers.get('access-control-allow-credentials'), null)
+      // A preflight is an answer too: it carries the headers every answer has.
+      assert.ok(res.headers.get('x-request-id'))
+      assert.equal(res.headers.get('x-content-type-options'), 'nosniff')
     })
 
     it('gives no allow-origin to an origin that is not on the list', async () => {
