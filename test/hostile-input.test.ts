@@ -392,6 +392,20 @@ interface RawAnswer {
  * Opens a TCP connection, lets `write` send anything on it, and resolves with the status and
  * text of the first answer (read to its Content-Length, or to the connection's end).
  */
+/** A chunked body's content once its last chunk has arrived, else undefined. */
+const dechunk = (raw: string): string | undefined => {
+  let text = ''
+  for (let at = 0; ;) {
+    const lineEnd = raw.indexOf('\r\n', at)
+    if (lineEnd === -1) return undefined
+    const size = parseInt(raw.slice(at, lineEnd), 16)
+    if (size === 0) return text
+    if (!(size > 0) || raw.length < lineEnd + 2 + size + 2) return undefined
+    text += raw.slice(lineEnd + 2, lineEnd + 2 + size)
+    at = lineEnd + 2 + size + 2
+  }
+}
+
 const rawExchange = (target: TestServer, write: (socket: net.Socket) => void) =>
   new Promise<RawAnswer>((resolve, reject) => {
     const { hostname, port } = new URL(target.url)
@@ -407,6 +421,9 @@ const rawExchange = (target: TestServer, write: (socket: net.Socket) => void) =>
       const rest = data.slice(end + 4)
       if (length !== undefined && rest.length >= Number(length))
         return { status, text: rest.slice(0, Number(length)) }
+      // Some servers (Bun's `node:http`) frame even a short answer in chunks.
+      const chunked = /\r\ntransfer-encoding:\s*chunked/i.test(head) ? dechunk(rest) : undefined
+      if (chunked !== undefined) return { status, text: chunked }
       return final ? { status, text: rest } : undefined
     }
     const settle = (result: RawAnswer | undefined, err?: Error) => {
