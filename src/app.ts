@@ -224,7 +224,9 @@ export const createChatCompletionsApp = (
       }
       const input: AgentRunInput = {
         runId: ctx.id,
-        ...route,
+        agentId: route.agentId,
+        sessionKey: route.sessionKey,
+        messageChannel: route.messageChannel,
         message: prompt.message,
         images,
         messages: req.messages,
@@ -235,6 +237,7 @@ export const createChatCompletionsApp = (
       // Set only when present (a `delete` would turn the object into a slow dictionary).
       if (prompt.extraSystemPrompt !== undefined) input.extraSystemPrompt = prompt.extraSystemPrompt
       if (req.user !== undefined) input.user = req.user
+      if (route.modelOverride !== undefined) input.modelOverride = route.modelOverride
 
       const watch = options.watchClient?.(c) ?? watchRequestSignal(c.req.raw.signal)
       const turn = turns.create(watch, config.agents.defaults.timeoutSeconds)
