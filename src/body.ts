@@ -20,10 +20,18 @@ const deadline = (timeoutMs: number) => {
   return { expired, clear: () => clearTimeout(timer) }
 }
 
-/** All of the body within `max` bytes and `timeoutMs` (else 413 / 408, the rest unread). */
-const readBody = (request: Request, max: number, timeoutMs: number): Promise<Uint8Array> => {
+/**
+ * All of the body within `max` bytes and `timeoutMs` (else 413 / 408, the rest unread).
+ * `declared` is its `content-length`, already checked against `max`.
+ */
+const readBody = (
+  request: Request,
+  declared: string | null,
+  max: number,
+  timeoutMs: number
+): Promise<Uint8Array> => {
   // The size is known and within the limit: read it whole (on Node this skips web streams).
-  if (request.headers.get('content-length') !== null) {
+  if (declared !== null) {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(timedOut()), timeoutMs)
       request.arrayBuffer().then(
@@ -91,7 +99,7 @@ export const readJsonBody = async (
 ): Promise<unknown> => {
   const declared = request.headers.get('content-length')
   if (declared !== null && Number(declared) > max) throw tooLarge(max)
-  const bytes = await readBody(request, max, timeoutMs)
+  const bytes = await readBody(request, declared, max, timeoutMs)
   let text: string
   try {
     text = decoder.decode(bytes)
