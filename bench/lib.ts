@@ -120,6 +120,12 @@ export const rss = (pid: number) => {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024
 }
 
+/** CPU time (user + system) a process has used, in seconds (Linux `/proc`, 100 ticks a second). */
+export const cpuSeconds = (pid: number) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
 export const chatBody = (text: string, stream = false) =>
   JSON.stringify({ model: 'openclaw', stream, messages: [{ role: 'user', content: text }] })
 

@@ -11,6 +11,7 @@ import {
   baseline,
   benchConfig,
   chatBody,
+  cpuSeconds,
   load,
   median,
   node24,
@@ -34,10 +35,15 @@ const LONG_STREAM = chatBody('x'.repeat(8 * 1000 - 3) + 'end', true) // 1 000 ch
 
 type Measure = (server: Server) => Promise<Record<string, number>>
 
+/** Requests per second, and the server's CPU time per request (µs) over the same round. */
 const rpsAt =
   (connections: number): Measure =>
-  (s) =>
-    load(['rps', s.url, TOKEN, String(connections), seconds, SHORT])
+  async (s) => {
+    const before = cpuSeconds(s.child.pid!)
+    const result = await load(['rps', s.url, TOKEN, String(connections), seconds, SHORT])
+    const cpu = cpuSeconds(s.child.pid!) - before
+    return { ...result, cpuMicros: (cpu * 1e6) / (result.rps * Number(seconds)) }
+  }
 const streamed: Measure = (s) => load(['stream', s.url, TOKEN, seconds, LONG_STREAM])
 
 /** Warm-up, then `rounds` alternating rounds; medians per server and key. */
