@@ -27,15 +27,17 @@ export const commonHeaders = (request: Request): Record<string, string> => ({
   'referrer-policy': 'no-referrer',
 })
 
-/** An answer with the common headers on top of `headers` (which is not changed). */
+/** An answer with the common headers and `headers` (which is not changed). */
 export const respond = (
   request: Request,
   body: BodyInit | null,
   status: number,
-  headers: Record<string, string>
+  headers?: Record<string, string>,
+  contentType?: string
 ): Response => {
   // Built by assignment rather than spreads: cheaper for V8 on this per-request path.
   const all = commonHeaders(request)
+  if (contentType) all['content-type'] = contentType
   for (const name in headers) all[name] = headers[name]
   return new Response(body, { status, headers: all })
 }
@@ -45,9 +47,4 @@ export const respondJson = (
   value: unknown,
   status = 200,
   headers?: Record<string, string>
-): Response => {
-  const all = commonHeaders(request)
-  all['content-type'] = JSON_TYPE
-  for (const name in headers) all[name] = headers[name]
-  return new Response(JSON.stringify(value), { status, headers: all })
-}
+): Response => respond(request, JSON.stringify(value), status, headers, JSON_TYPE)
