@@ -11,7 +11,8 @@ export interface Route {
 
 const INVALID_MODEL = 'Invalid `model`. Use `openclaw` or `openclaw/<agentId>`.'
 const RESERVED_SESSION = '`x-openclaw-session-key` cannot use reserved internal session namespaces.'
-const RESERVED_PREFIXES = ['subagent:', 'cron:', 'acp:']
+/** Namespaces the gateway keeps for its own sessions (sub-agents, cron jobs, ACP, harnesses). */
+const RESERVED_PREFIXES = ['subagent:', 'cron:', 'acp:', 'harness:']
 const MAX_SESSION_KEY = 512
 const CHANNEL_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/
 
@@ -34,11 +35,28 @@ const checkAgent = (id: string, agents: AgentInfo[], param: string | null) => {
   return id
 }
 
-const isReserved = (key: string): boolean => {
+/**
+ * The namespace part of a session key: what follows `agent:<id>:`, or the whole key. As the
+ * gateway parses it: one `agent:` level, an id that is not blank, and a rest that neither is
+ * empty nor starts with `:` (else the key has no agent part and is taken whole).
+ */
+const namespaceOf = (key: string): string => {
   const k = key.toLowerCase()
-  if (RESERVED_PREFIXES.some((p) => k.startsWith(p))) return true
-  const rest = /^agent:[^:]+:(.*)$/.exec(k)?.[1]
-  return rest !== undefined && RESERVED_PREFIXES.some((p) => rest.startsWith(p))
+  if (!k.startsWith('agent:')) return k
+  const idEnd = k.indexOf(':', 6)
+  if (idEnd === -1 || !k.slice(6, idEnd).trim()) return k
+  const rest = k.slice(idEnd + 1)
+  return rest && !rest.startsWith(':') ? rest : k
+}
+
+/**
+ * Keys the gateway reserves: a caller who could name them would write into a sub-agent's, a
+ * cron job's, an ACP or an agent harness's session. (The gateway lets through a harness key
+ * whose session exists and predates harness locks; we cannot see its store, so we refuse all.)
+ */
+const isReserved = (key: string): boolean => {
+  const namespace = namespaceOf(key)
+  return RESERVED_PREFIXES.some((p) => namespace.startsWith(p))
 }
 
 /**

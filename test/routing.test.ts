@@ -280,6 +280,41 @@ describe('routing', () => {
       for (const key of keys) await refused({}, { 'x-openclaw-session-key': key }, RESERVED, null)
     })
 
+    it('cannot use the agent-harness namespace, under any agent and in any case', async () => {
+      const keys = [
+        'harness:codex:1',
+        'HARNESS:x',
+        'harness:',
+        'agent:main:harness:codex:thread-1',
+        'agent:beta:harness:claude',
+        'Agent:Main:Harness:X',
+        // The agent part is whatever lies between the first two colons, blanks around it trimmed.
+        'agent: main :harness:x',
+        'agent:no-such-agent:harness:x',
+      ]
+      for (const key of keys) await refused({}, { 'x-openclaw-session-key': key }, RESERVED, null)
+    })
+
+    it('takes a key whole when its agent part is malformed, as the gateway does', async () => {
+      for (const key of [
+        // A blank agent id, or a rest that starts with a colon: no agent part, so the namespace
+        // is the whole key, which starts with `agent:`.
+        'agent: :harness:x',
+        'agent::harness:x',
+        'agent:main::harness:x',
+        'agent:main::cron:x',
+        // Only one `agent:<id>:` level is read.
+        'agent:main:agent:beta:harness:x',
+        // The namespace needs its colon.
+        'agent:main:harness',
+        'harness',
+        'my-harness:x',
+        'agent:main:openai:harness:x',
+      ]) {
+        assert.equal((await route({}, { 'x-openclaw-session-key': key })).input.sessionKey, key)
+      }
+    })
+
     it('may mention a reserved word anywhere but at the start of a namespace', async () => {
       for (const key of [
         'mysubagent:x',

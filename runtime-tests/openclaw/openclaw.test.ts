@@ -477,6 +477,67 @@ describe('the same requests through the real gateway and through ours', () => {
     assert.equal(err.type, 'invalid_request_error')
   })
 
+  const RESERVED = '`x-openclaw-session-key` cannot use reserved internal session namespaces.'
+
+  both('reserved session keys, agent harnesses included, are a 400', async (side) => {
+    for (const key of [
+      'harness:codex:1',
+      'agent:main:harness:codex:thread-1',
+      'Agent:Main:HARNESS:x',
+      'agent: main :harness:x',
+      'subagent:x',
+      'agent:main:cron:job',
+      'acp:1',
+    ]) {
+      const res = await post(
+        side,
+        { model: 'openclaw', messages: user('hi') },
+        {
+          'x-openclaw-session-key': key,
+        }
+      )
+      const err = await error(side, res, 400, RESERVED)
+      assert.equal(err.type, 'invalid_request_error', key)
+    }
+  })
+
+  /**
+   * Keys whose agent part is malformed (a blank id, a rest that starts with `:`) are read whole,
+   * and only one `agent:<id>:` level counts, so none of these is reserved. The gateway then fails
+   * the malformed ones as a turn: its endpoint answers 500 `internal error`; over the WebSocket its
+   * `agent` method refuses them ("malformed session key"), which ours answers 502 with that text.
+   */
+  const TAKEN_WHOLE: [key: string, runs: boolean][] = [
+    ['agent::harness:x', false],
+    ['agent:main::harness:x', false],
+    ['agent:main:agent:beta:harness:x', true],
+    ['agent:main:harness', true],
+    ['my-harness:x', true],
+  ]
+
+  both(
+    'a key whose agent part is malformed is taken whole, so it is not reserved',
+    async (side) => {
+      for (const [key, runs] of TAKEN_WHOLE) {
+        const res = await post(
+          side,
+          { model: 'openclaw', messages: user(`k ${key}`) },
+          {
+            'x-openclaw-session-key': `${key}-${side.name}-${tag}`,
+          }
+        )
+        if (runs) {
+          const body = await completion(side, res)
+          assert.equal(body.choices[0].message.content, `echo: k ${key} [turn=1]`)
+        } else if (side.name === 'gateway') {
+          await error(side, res, 500, 'internal error')
+        } else {
+          await error(side, res, 502, /malformed session key/)
+        }
+      }
+    }
+  )
+
   // Not compared: an upstream 500. The gateway retries it 8 times with backoff and answers 502
   // only after ~80 s (recorded in the live notes), too slow for CI.
 })
