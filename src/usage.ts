@@ -8,8 +8,9 @@ export interface Usage {
   prompt_tokens_details?: { cached_tokens: number }
 }
 
+/** A whole, non-negative count: the spec's token counts are integers, whatever a backend reports. */
 const count = (n: number | undefined) =>
-  typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : 0
+  typeof n === 'number' && Number.isFinite(n) && n > 0 ? Math.round(n) : 0
 
 /** Prompt = input + cache reads, completion = output, total = the larger of their sum and the report. */
 export const mapUsage = (u: AgentUsage = {}): Usage => {

@@ -55,6 +55,11 @@ const scripted = (): AgentBackend => {
       yield { type: 'usage', usage: { input: 10, output: 4, cacheRead: 30, total: 50 } }
       yield { type: 'done' }
     },
+    async *'fractional usage'() {
+      yield { type: 'text', delta: 'counted in halves' }
+      yield { type: 'usage', usage: { input: 1.5, output: 2.25, cacheRead: 0.5 } }
+      yield { type: 'done' }
+    },
     async *'two tools'() {
       yield {
         type: 'tool_calls',
@@ -288,6 +293,17 @@ describe('answers against the OpenAI OpenAPI spec', () => {
         completion_tokens: 4,
         total_tokens: 50,
         prompt_tokens_details: { cached_tokens: 30 },
+      })
+    })
+
+    it('whole token counts when a backend reports fractions', async () => {
+      const res = await chat(server, userMessage('fractional usage'))
+      const body = await assertJson(res, 200, COMPLETION, 'fractional usage')
+      assert.deepEqual(body.usage, {
+        prompt_tokens: 3,
+        completion_tokens: 2,
+        total_tokens: 5,
+        prompt_tokens_details: { cached_tokens: 1 },
       })
     })
   })
