@@ -4,7 +4,7 @@
  */
 import { Hono, type Context } from 'hono'
 import { cors } from 'hono/cors'
-import { createAuthenticator } from './auth.ts'
+import { createAuthenticator, type Caller } from './auth.ts'
 import type { AgentBackend, AgentInfo, AgentRunInput, BackendRuntime } from './backend.ts'
 import { createBackend } from './backends/create-backend.ts'
 import { readJsonBody } from './body.ts'
@@ -12,6 +12,7 @@ import { buildCompletion, type CompletionContext } from './completion.ts'
 import {
   parseConfig,
   resolveAuth,
+  selectionRequired,
   type Config,
   type ConfigInput,
   type Env,
@@ -27,6 +28,7 @@ import { resolveRoute } from './routing.ts'
 import { consoleLogger, TurnRunner, type Logger, type RunStats } from './run.ts'
 import { SSE_HEADERS, sseStream } from './sse.ts'
 import { trustedClientAddress } from './client-address.ts'
+import { ADMIN, READ, requireScope, WRITE } from './scopes.ts'
 import { Turns, watchRequestSignal, type ClientWatch } from './turn.ts'
 
 export const CHAT_PATH = '/v1/chat/completions'
@@ -102,7 +104,8 @@ export const createChatCompletionsApp = (
   const endpoint = config.gateway.http.endpoints.chatCompletions
   const auth = createAuthenticator(
     options.auth ?? resolveAuth(config, env),
-    config.gateway.auth.rateLimit
+    config.gateway.auth.rateLimit,
+    config.gateway.http.cors.allowedOrigins
   )
   const backend =
     options.backend ?? createBackend(config.backend, { logger, ...options.backendRuntime })
@@ -124,10 +127,10 @@ export const createChatCompletionsApp = (
     },
     { once: true }
   )
-  const clientAddress = trustedClientAddress(
-    options.clientAddress ?? (() => undefined),
-    config.gateway.trustedProxies
-  )
+  const peerAddress = options.clientAddress ?? (() => undefined)
+  const clientAddress = trustedClientAddress(peerAddress, config.gateway.trustedProxies)
+  const authenticate = (c: Context<AppEnv>): Caller =>
+    auth.check({ headers: c.req.raw.headers, peer: peerAddress(c), client: clientAddress(c) })
   // The configured list needs no await: most requests take this path.
   const agents = (): AgentInfo[] | Promise<AgentInfo[]> =>
     backend.listAgents ? backend.listAgents() : config.agents.list
@@ -164,11 +167,12 @@ export const createChatCompletionsApp = (
   app.get(HEALTH_PATH, (c) => respondJson(c.req.raw, { status: 'ok' }))
   // Live counts for operators and tests, behind the same secret as the API.
   app.get(`${HEALTH_PATH}/details`, function healthDetails(c) {
-    auth.check(c.req.header('authorization') ?? null, clientAddress(c))
+    requireScope(authenticate(c).scopes, READ)
     return respondJson(c.req.raw, { status: 'ok', ...runner.stats() })
   })
 
-  const guard = (c: Context<AppEnv>, method: string) => {
+  /** The checks before a body is read: enabled, method, not shutting down, auth, scope. */
+  const guard = (c: Context<AppEnv>, method: string, scope: string): Caller => {
     if (!endpoint.enabled) {
       throw new ApiError(
         404,
@@ -184,13 +188,17 @@ export const createChatCompletionsApp = (
       })
     }
     if (shutdown?.aborted) throw shuttingDown()
-    auth.check(c.req.header('authorization') ?? null, clientAddress(c))
+    const caller = authenticate(c)
+    requireScope(caller.scopes, scope)
+    return caller
   }
 
   app.all(CHAT_PATH, async function chatCompletions(c) {
-    guard(c, 'POST')
+    const caller = guard(c, 'POST', WRITE)
     const body = await readJsonBody(c.req.raw, endpoint.maxBodyBytes, endpoint.bodyTimeoutMs)
     c.set('bodyRead', true)
+    // Choosing the provider model is an admin's call (a shared secret always is one).
+    if (c.req.header('x-openclaw-model')?.trim()) requireScope(caller.scopes, ADMIN)
     const req = parseChatRequest(body)
     if (req.clientTools.length && backend.capabilities?.clientTools === false) {
       throw badRequest(
@@ -200,7 +208,14 @@ export const createChatCompletionsApp = (
         'unsupported_parameter'
       )
     }
-    const route = resolveRoute(c.req.raw.headers, req.model, req.user, await agents())
+    const known = await agents()
+    const route = resolveRoute(
+      c.req.raw.headers,
+      req.model,
+      req.user,
+      known,
+      selectionRequired(config, known)
+    )
     const routeHeaders = {
       'x-openclaw-agent-id': route.agentId,
       // A key made from `user` may hold anything (`josé`, a newline): it is sent percent-encoded.
@@ -233,6 +248,7 @@ export const createChatCompletionsApp = (
         clientTools: req.clientTools,
         toolChoice: req.toolChoice,
         streamParams: req.streamParams,
+        senderIsOwner: caller.owner,
       }
       // Set only when present (a `delete` would turn the object into a slow dictionary).
       if (prompt.extraSystemPrompt !== undefined) input.extraSystemPrompt = prompt.extraSystemPrompt
@@ -263,12 +279,12 @@ export const createChatCompletionsApp = (
   })
 
   app.all(MODELS_PATH, async function models(c) {
-    guard(c, 'GET')
+    guard(c, 'GET', READ)
     return respondJson(c.req.raw, listModels(await agents()))
   })
 
   app.all(`${MODELS_PATH}/:id{.+}`, async function model(c) {
-    guard(c, 'GET')
+    guard(c, 'GET', READ)
     // The raw path segment: the id is URL-encoded (`openclaw%2Fdefault`) and decoded exactly once.
     const encoded = new URL(c.req.url).pathname.slice(MODELS_PATH.length + 1)
     return respondJson(c.req.raw, getModel(encoded, await agents()))

@@ -1,9 +1,16 @@
 /**
- * Bearer auth: the secret is compared in constant time (HMAC both sides, compare the digests),
- * and failed attempts lock a client address out for a while.
+ * Who is calling, and with which operator scopes. Four modes, as in the gateway:
+ * - `token` / `password`: a shared bearer secret, compared in constant time; failed attempts lock
+ *   a client address out for a while. Its holder has every scope.
+ * - `none`: anyone who reaches the port; scopes as declared in `x-openclaw-scopes`.
+ * - `trusted-proxy`: an identity-aware proxy vouches for the user in a header; scopes as declared.
+ * Under the last two a browser's `Origin` must be allowed, since a browser would otherwise let
+ * any page it visits call the API with the user's network position or proxy session.
  */
+import { forwardedClient, isLoopback, proxyMatcher } from './client-address.ts'
 import type { RateLimitConfig, ResolvedAuth } from './config.ts'
 import { ApiError } from './errors.ts'
+import { DEFAULT_SCOPES, ADMIN, declaredScopes } from './scopes.ts'
 
 /**
  * Compares a presented secret with the configured one in time that depends only on the length
@@ -28,10 +35,6 @@ export const bearerOf = (header: string | null): string | undefined => {
   const match = /^\s*bearer\s+(.+?)\s*$/i.exec(header ?? '')
   return match?.[1]
 }
-
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+|localhost)$/i
-
-export const isLoopback = (address: string | undefined) => !!address && LOOPBACK.test(address)
 
 interface Attempts {
   failures: number[]
@@ -100,49 +103,178 @@ export class AuthRateLimiter {
   }
 }
 
-export interface Authenticator {
-  /** Throws 401 or 429 when the request may not go on. */
-  check(authorization: string | null, address: string | undefined): void
+export interface AuthRequest {
+  headers: Headers
+  /** The connection's peer (the socket's address; on Workers, the one Cloudflare reports). */
+  peer: string | undefined
+  /** The client: the peer, or whom a trusted proxy forwards for (keys the lockout). */
+  client: string | undefined
 }
 
-/** The auth check for a resolved mode and secret. */
+export interface Caller {
+  scopes: ReadonlySet<string>
+  /** Holds `operator.admin`: the gateway gives owner turns its owner-only tools. */
+  owner: boolean
+  /** Who a trusted proxy says the caller is. */
+  user?: string
+}
+
+export interface Authenticator {
+  /** The caller, or a 401, 403 or 429 when the request may not go on. */
+  check(request: AuthRequest): Caller
+}
+
+const SHARED_SECRET_CALLER: Caller = { scopes: DEFAULT_SCOPES, owner: true }
+
+const declaredCaller = (headers: Headers, user?: string): Caller => {
+  const scopes = declaredScopes(headers.get('x-openclaw-scopes'))
+  const caller: Caller = { scopes, owner: scopes.has(ADMIN) }
+  if (user !== undefined) caller.user = user
+  return caller
+}
+
+const unauthorized = (message: string, headers?: Record<string, string>) =>
+  new ApiError(401, message, { code: 'invalid_api_key', headers })
+
+/** Checks a bearer secret, with the lockout. */
+const secretChecker = (secret: string, what: string, rateLimit: RateLimitConfig | false) => {
+  const matches = createSecretMatcher(secret)
+  const limiter = rateLimit ? new AuthRateLimiter(rateLimit) : undefined
+  const challenge = { 'www-authenticate': 'Bearer' }
+  return function checkSecret(authorization: string | null, client: string | undefined) {
+    const retryAfter = limiter?.retryAfter(client) ?? 0
+    if (retryAfter > 0) {
+      throw new ApiError(429, 'Too many failed authentication attempts. Please try again later.', {
+        code: 'rate_limit_exceeded',
+        headers: { 'retry-after': String(retryAfter) },
+      })
+    }
+    const presented = bearerOf(authorization)
+    // A missing credential is a misconfigured client, not a guess: it does not count.
+    if (presented === undefined) {
+      throw unauthorized(
+        `Missing bearer ${what}: send it as 'Authorization: Bearer <${what}>'.`,
+        challenge
+      )
+    }
+    if (!matches(presented)) {
+      limiter?.fail(client)
+      throw unauthorized(`Invalid bearer ${what}.`, challenge)
+    }
+    limiter?.succeed(client)
+  }
+}
+
+const LOOPBACK_ORIGIN_HOST = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/i
+
+/**
+ * A browser's `Origin` must be allowed under `none` and `trusted-proxy`: listed in
+ * `gateway.http.cors.allowedOrigins`, or (under `none`) a loopback page calling from loopback.
+ */
+const originChecker = (allowedOrigins: string[], loopbackPages: boolean) => {
+  const any = allowedOrigins.includes('*')
+  return function checkOrigin(headers: Headers, peer: string | undefined) {
+    const origin = headers.get('origin')
+    if (origin === null || any || allowedOrigins.includes(origin)) return
+    if (loopbackPages && isLoopback(peer)) {
+      try {
+        if (LOOPBACK_ORIGIN_HOST.test(new URL(origin).host.replace(/:\d+$/, ''))) return
+      } catch {}
+    }
+    throw unauthorized(
+      `Browser origin '${origin.slice(0, 200)}' is not allowed: list it in gateway.http.cors.allowedOrigins.`
+    )
+  }
+}
+
+/** Any header a proxy adds to say whom it forwards for: then the request is not direct. */
+const isForwarded = (headers: Headers) => {
+  for (const name of headers.keys()) {
+    if (name === 'forwarded' || name === 'x-real-ip' || name.startsWith('x-forwarded-')) return true
+  }
+  return false
+}
+
+const ATTRIBUTION_REQUIRED =
+  'Proxy client attribution is required. Configure gateway.trustedProxies narrowly and make the ' +
+  'proxy overwrite or safely rebuild forwarded client headers.'
+
+/** The user a trusted proxy vouches for, or why it cannot. */
+const proxyIdentity = (auth: ResolvedAuth) => {
+  const cfg = auth.trustedProxy!
+  const trusted = proxyMatcher(auth.trustedProxies ?? [])
+  const userHeader = cfg.userHeader.trim().toLowerCase()
+  const required = cfg.requiredHeaders.map((h) => h.toLowerCase())
+  return function identify({ headers, peer }: AuthRequest): { user: string } | { reason: string } {
+    if (!trusted(peer)) return { reason: 'The request did not come through a trusted proxy.' }
+    if (isLoopback(peer) && !cfg.allowLoopback) {
+      return {
+        reason: 'A proxy on this host may not vouch for users (trustedProxy.allowLoopback).',
+      }
+    }
+    for (const name of required) {
+      if (!headers.get(name)?.trim()) return { reason: `The trusted proxy did not send ${name}.` }
+    }
+    // The value whole: a proxy that appends to a client's header rather than replacing it
+    // yields `forged, real`, which must not pass as either user.
+    const user = headers.get(userHeader)?.trim()
+    if (!user) return { reason: `The trusted proxy named no user (${userHeader}).` }
+    if (cfg.allowUsers.length && !cfg.allowUsers.includes(user)) {
+      return { reason: 'This user is not allowed.' }
+    }
+    return { user }
+  }
+}
+
+/** The auth check for a resolved mode. */
 export const createAuthenticator = (
   auth: ResolvedAuth,
-  rateLimit: RateLimitConfig | false
+  rateLimit: RateLimitConfig | false,
+  allowedOrigins: string[] = []
 ): Authenticator => {
-  if (auth.mode === 'none') return { check: () => {} }
-  const matches = createSecretMatcher(auth.secret!)
-  const limiter = rateLimit ? new AuthRateLimiter(rateLimit) : undefined
-  return {
-    check(authorization, address) {
-      const retryAfter = limiter?.retryAfter(address) ?? 0
-      if (retryAfter > 0) {
-        throw new ApiError(
-          429,
-          'Too many failed authentication attempts. Please try again later.',
-          {
-            code: 'rate_limit_exceeded',
-            headers: { 'retry-after': String(retryAfter) },
+  if (auth.mode === 'none') {
+    const checkOrigin = originChecker(allowedOrigins, true)
+    return {
+      check({ headers, peer }) {
+        checkOrigin(headers, peer)
+        return declaredCaller(headers)
+      },
+    }
+  }
+  if (auth.mode === 'trusted-proxy') {
+    const identify = proxyIdentity(auth)
+    const checkOrigin = originChecker(allowedOrigins, false)
+    const trusted = proxyMatcher(auth.trustedProxies ?? [])
+    const checkPassword = auth.secret
+      ? secretChecker(auth.secret, 'password', rateLimit)
+      : undefined
+    return {
+      check(request) {
+        const { headers, peer } = request
+        const identity = identify(request)
+        if ('reason' in identity) {
+          // On the gateway's own host, with nothing forwarded, the password still lets in.
+          const authorization = headers.get('authorization')
+          if (checkPassword && authorization && isLoopback(peer) && !isForwarded(headers)) {
+            checkPassword(authorization, request.client)
+            return SHARED_SECRET_CALLER
           }
-        )
-      }
-      const presented = bearerOf(authorization)
-      if (presented === undefined) {
-        // A missing credential is a misconfigured client, not a guess: it does not count.
-        throw new ApiError(
-          401,
-          `Missing bearer ${auth.mode}: send it as 'Authorization: Bearer <${auth.mode}>'.`,
-          { code: 'invalid_api_key', headers: { 'www-authenticate': 'Bearer' } }
-        )
-      }
-      if (!matches(presented)) {
-        limiter?.fail(address)
-        throw new ApiError(401, `Invalid bearer ${auth.mode}.`, {
-          code: 'invalid_api_key',
-          headers: { 'www-authenticate': 'Bearer' },
-        })
-      }
-      limiter?.succeed(address)
+          throw unauthorized(identity.reason)
+        }
+        // The proxy must say whom it forwards for, or every user would share its address.
+        if (!forwardedClient(headers.get('x-forwarded-for'), trusted)) {
+          throw new ApiError(403, ATTRIBUTION_REQUIRED, { code: 'proxy_attribution_required' })
+        }
+        checkOrigin(headers, peer)
+        return declaredCaller(headers, identity.user)
+      },
+    }
+  }
+  const checkSecret = secretChecker(auth.secret!, auth.mode, rateLimit)
+  return {
+    check({ headers, client }) {
+      checkSecret(headers.get('authorization'), client)
+      return SHARED_SECRET_CALLER
     },
   }
 }

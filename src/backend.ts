@@ -73,6 +73,11 @@ export interface AgentRunInput {
   modelOverride?: string
   streamParams: StreamParams
   user?: string
+  /**
+   * The caller holds `operator.admin` (every shared-secret caller does): the gateway gives such
+   * "owner" turns its owner-only tools; a backend that has the notion should honour it.
+   */
+  senderIsOwner: boolean
 }
 
 /** Token counts as an agent runtime reports them; any may be missing or non-finite. */

@@ -3,6 +3,7 @@
  * file serves both. Unknown keys are ignored; every known key has its default here.
  */
 import * as v from 'valibot'
+import { parseProxyEntry } from './client-address.ts'
 
 const MiB = 1024 * 1024
 
@@ -46,11 +47,26 @@ const ChatCompletionsSchema = v.object({
   bodyTimeoutMs: v.optional(positiveInt(), 30_000),
 })
 
+const TrustedProxySchema = v.object({
+  /** The header the proxy puts the authenticated user in, e.g. `x-forwarded-user`. */
+  userHeader: v.pipe(
+    v.string(),
+    v.check((s) => s.trim() !== '', 'userHeader is required for trusted-proxy mode')
+  ),
+  /** Headers the proxy always sets; a request without any of them is refused. */
+  requiredHeaders: v.optional(v.array(v.pipe(v.string(), v.nonEmpty())), []),
+  /** Users allowed in (exact, case-sensitive); empty = everyone the proxy lets through. */
+  allowUsers: v.optional(v.array(v.string()), []),
+  /** Whether a proxy on this host (a loopback peer) may vouch for users. */
+  allowLoopback: v.optional(v.boolean(), false),
+})
+
 const AuthSchema = v.object({
-  mode: v.optional(v.picklist(['token', 'password', 'none'])),
+  mode: v.optional(v.picklist(['token', 'password', 'none', 'trusted-proxy'])),
   token: v.optional(v.pipe(v.string(), v.nonEmpty('must not be empty'))),
   password: v.optional(v.pipe(v.string(), v.nonEmpty('must not be empty'))),
   rateLimit: v.optional(v.union([v.literal(false), RateLimitSchema]), {}),
+  trustedProxy: v.optional(TrustedProxySchema),
 })
 
 const CorsSchema = v.object({
@@ -60,8 +76,16 @@ const CorsSchema = v.object({
 
 const GatewaySchema = v.object({
   port: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535)), 18789),
-  /** Proxy addresses whose `X-Forwarded-For` is believed (for the failed-auth lockout). */
-  trustedProxies: v.optional(v.array(v.pipe(v.string(), v.nonEmpty())), []),
+  /** Proxies (IPs or CIDR ranges) whose `X-Forwarded-For` is believed; trusted-proxy auth's peers. */
+  trustedProxies: v.optional(
+    v.array(
+      v.pipe(
+        v.string(),
+        v.check((s) => parseProxyEntry(s) !== undefined, 'must be an IP address or a CIDR range')
+      )
+    ),
+    []
+  ),
   /** On shutdown, how long in-flight answers may take to finish before their runs are aborted. */
   drainTimeoutMs: v.optional(nonNegativeInt(), 10_000),
   bind: v.optional(v.pipe(v.string(), v.nonEmpty()), 'loopback'),
@@ -129,21 +153,45 @@ const OpenAIBackendSchema = v.object({
   ),
 })
 
+/** The roster as a 2026.9 gateway file writes it: agents keyed by id. */
+const AgentEntriesSchema = v.record(
+  v.pipe(v.string(), v.regex(AGENT_ID_PATTERN, 'must match [a-z0-9][a-z0-9_-]{0,63}')),
+  v.looseObject({ name: v.optional(v.string()) })
+)
+
+const AgentsSchema = v.pipe(
+  v.object({
+    list: v.optional(v.array(AgentSchema)),
+    entries: v.optional(AgentEntriesSchema),
+    /**
+     * `explicit`: with several agents, a request must name its agent (no default serves it).
+     * `sole` and `legacy` are the gateway's other values; both keep the default agent.
+     */
+    ownership: v.optional(v.picklist(['sole', 'legacy', 'explicit'])),
+    defaults: v.optional(
+      v.object({
+        /** A turn that runs longer is aborted: 504, or an error event once streaming. */
+        timeoutSeconds: v.optional(v.pipe(v.number(), v.minValue(0)), 600),
+      }),
+      {}
+    ),
+  }),
+  // `entries` wins over `list`, as in the gateway; neither means the one agent `main`.
+  v.transform(({ entries, list, ...rest }) => ({
+    ...rest,
+    list: entries
+      ? Object.entries(entries).map(([id, e]): AgentInfo => {
+          const agent: AgentInfo = { id: id.toLowerCase() }
+          if (e.name !== undefined) agent.name = e.name
+          return agent
+        })
+      : (list ?? [{ id: 'main', default: true }]),
+  }))
+)
+
 export const ConfigSchema = v.object({
   gateway: v.optional(GatewaySchema, {}),
-  agents: v.optional(
-    v.object({
-      list: v.optional(v.array(AgentSchema), [{ id: 'main', default: true }]),
-      defaults: v.optional(
-        v.object({
-          /** A turn that runs longer is aborted: 504, or an error event once streaming. */
-          timeoutSeconds: v.optional(v.pipe(v.number(), v.minValue(0)), 600),
-        }),
-        {}
-      ),
-    }),
-    {}
-  ),
+  agents: v.optional(AgentsSchema, {}),
   backend: v.optional(
     v.variant('type', [EchoBackendSchema, GatewayBackendSchema, OpenAIBackendSchema]),
     { type: 'echo' }
@@ -160,12 +208,17 @@ export type GatewayBackendConfig = v.InferOutput<typeof GatewayBackendSchema>
 export type OpenAIBackendConfig = v.InferOutput<typeof OpenAIBackendSchema>
 export type RateLimitConfig = v.InferOutput<typeof RateLimitSchema>
 
-export type AuthMode = 'token' | 'password' | 'none'
+export type AuthMode = 'token' | 'password' | 'none' | 'trusted-proxy'
+export type TrustedProxyConfig = v.InferOutput<typeof TrustedProxySchema>
 
 /** The auth the app enforces, secrets resolved from config first, then the environment. */
 export interface ResolvedAuth {
   mode: AuthMode
+  /** The bearer secret: the token or password; under trusted-proxy, the optional password. */
   secret?: string
+  trustedProxy?: TrustedProxyConfig
+  /** Under trusted-proxy: the proxies allowed to vouch for users. */
+  trustedProxies?: string[]
 }
 
 /** A config value that cannot be used, named by its key path. */
@@ -234,20 +287,56 @@ export const parseConfig = (input: unknown): Config => {
     if (ids.has(agent.id))
       throw new ConfigError(`agents.list[${i}].id`, `duplicate agent '${agent.id}'`)
     ids.add(agent.id)
+    if (agent.default && config.agents.ownership === 'explicit') {
+      throw new ConfigError(
+        `agents.list[${i}].default`,
+        'agents.ownership=explicit cannot be combined with a default=true marker'
+      )
+    }
   })
   return config
 }
+
+/**
+ * Whether a request that names no agent must be refused: the roster's ownership is explicit and
+ * more than one agent could answer (one agent always owns every request).
+ */
+export const selectionRequired = (config: Config, agents: AgentInfo[]): boolean =>
+  config.agents.ownership === 'explicit' && agents.length > 1
 
 /**
  * The auth mode and secret: explicit mode, else password when one resolves, else token.
  * @throws {ConfigError} when token or password mode has no secret (auth fails closed)
  */
 export const resolveAuth = (config: Config, env: Env = {}): ResolvedAuth => {
-  const { auth } = config.gateway
+  const { auth, trustedProxies } = config.gateway
   const token = auth.token ?? (env.OPENCLAW_GATEWAY_TOKEN || undefined)
   const password = auth.password ?? (env.OPENCLAW_GATEWAY_PASSWORD || undefined)
   const mode: AuthMode = auth.mode ?? (password ? 'password' : 'token')
   if (mode === 'none') return { mode }
+  if (mode === 'trusted-proxy') {
+    if (!auth.trustedProxy) {
+      throw new ConfigError(
+        'gateway.auth.trustedProxy',
+        "auth mode 'trusted-proxy' needs gateway.auth.trustedProxy (at least its userHeader)"
+      )
+    }
+    if (!trustedProxies.length) {
+      throw new ConfigError(
+        'gateway.trustedProxies',
+        "auth mode 'trusted-proxy' needs at least one proxy address in gateway.trustedProxies"
+      )
+    }
+    // A token would be a second way in that bypasses the proxy's identity: the gateway refuses it.
+    if (token) {
+      throw new ConfigError(
+        'gateway.auth.token',
+        "auth mode 'trusted-proxy' and a token are mutually exclusive: remove gateway.auth.token " +
+          'and the OPENCLAW_GATEWAY_TOKEN environment variable'
+      )
+    }
+    return { mode, secret: password, trustedProxy: auth.trustedProxy, trustedProxies }
+  }
   const secret = mode === 'token' ? token : password
   if (!secret) {
     const envName = mode === 'token' ? 'OPENCLAW_GATEWAY_TOKEN' : 'OPENCLAW_GATEWAY_PASSWORD'

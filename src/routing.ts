@@ -10,6 +10,11 @@ export interface Route {
 }
 
 const INVALID_MODEL = 'Invalid `model`. Use `openclaw` or `openclaw/<agentId>`.'
+/** The gateway's words when several agents could answer and the request names none. */
+const NO_OWNER =
+  'Multiple agents are configured, but this operation has no explicit owner. Select an agent ' +
+  'explicitly; CLI callers can pass --agent <id>, channels can add a binding, and ambient ' +
+  'services can set their agentId target.'
 const RESERVED_SESSION = '`x-openclaw-session-key` cannot use reserved internal session namespaces.'
 /** Namespaces the gateway keeps for its own sessions (sub-agents, cron jobs, ACP, harnesses). */
 const RESERVED_PREFIXES = ['subagent:', 'cron:', 'acp:', 'harness:']
@@ -61,13 +66,16 @@ const isReserved = (key: string): boolean => {
 
 /**
  * Resolves the route for one request.
- * @throws {ApiError} 400 for an invalid model, an unknown agent or a reserved session key
+ * @throws {ApiError} 400 for an invalid model, an unknown or missing agent, or a reserved
+ *   session key
  */
 export const resolveRoute = (
   headers: Headers,
   model: string,
   user: string | undefined,
-  agents: AgentInfo[]
+  agents: AgentInfo[],
+  /** No default agent: a request must name one (`agents.ownership: "explicit"`, several agents). */
+  selectionRequired = false
 ): Route => {
   const headerAgent = (
     headers.get('x-openclaw-agent-id') ?? headers.get('x-openclaw-agent')
@@ -77,6 +85,12 @@ export const resolveRoute = (
     agentId = checkAgent(headerAgent.toLowerCase(), agents, null)
   } else {
     const fromModel = agentFromModel(model)
+    if (fromModel === null && selectionRequired) {
+      // Which agents could answer, so the caller can pick one (a few: the list may be long).
+      const ids = agents.slice(0, 10).map((a) => a.id)
+      const more = agents.length > ids.length ? ', …' : ''
+      throw badRequest(`${NO_OWNER} Agents: ${ids.join(', ')}${more}.`, 'model', 'agent_required')
+    }
     agentId = fromModel === null ? defaultAgentId(agents) : checkAgent(fromModel, agents, 'model')
   }
 

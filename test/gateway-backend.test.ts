@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { WebSocketServer, type WebSocket as WsSocket } from 'ws'
 import { gatewayBackend, type GatewayBackendOptions } from '../src/backends/gateway.ts'
-import type { AgentBackend } from '../src/index.ts'
+import type { AgentBackend, ConfigInput } from '../src/index.ts'
 import { fileStore } from '../src/runtimes/file-store.ts'
 import { nodeBackendRuntime } from '../src/runtimes/node.ts'
 import {
@@ -355,7 +355,8 @@ type Fake = Awaited<ReturnType<typeof startFake>>
 const withGateway = async (
   fakeOpts: FakeOptions,
   body: (ctx: { fake: Fake; server: TestServer; backend: AgentBackend }) => Promise<void>,
-  backendOpts: Partial<GatewayBackendOptions> = {}
+  backendOpts: Partial<GatewayBackendOptions> = {},
+  config?: ConfigInput
 ) => {
   const fake = await startFake(fakeOpts)
   const backend = gatewayBackend({
@@ -365,7 +366,7 @@ const withGateway = async (
     ...nodeBackendRuntime(),
     ...backendOpts,
   })
-  const server = await startServer({ backend })
+  const server = await startServer({ backend, config })
   try {
     await body({ fake, server, backend })
   } finally {
@@ -409,7 +410,8 @@ describe('gateway backend', () => {
       assert.equal(params.minProtocol, 4)
       assert.equal(params.maxProtocol, 4)
       assert.equal(params.role, 'operator')
-      assert.deepEqual(params.scopes, ['operator.read', 'operator.write'])
+      // With admin, as the gateway's own endpoint runs a shared-secret caller's turn: the owner.
+      assert.deepEqual(params.scopes, ['operator.admin', 'operator.read', 'operator.write'])
       assert.deepEqual(params.auth, { token: GATEWAY_TOKEN })
       assert.equal(params.client.id, 'gateway-client')
       assert.equal(params.client.mode, 'backend')
@@ -423,9 +425,46 @@ describe('gateway backend', () => {
       assert.equal(agent.params.sessionKey, 'agent:main:probe')
       assert.equal(agent.params.extraSystemPrompt, 'Be brief.')
       assert.equal(agent.params.deliver, false)
+      assert.equal(agent.params.channel, 'webchat')
       assert.match(agent.params.message, /hello/)
       assert.equal(agent.params.attachments, undefined)
+      assert.equal(agent.params.model, undefined)
     })
+  })
+
+  it('runs non-owner turns over a second connection, one without operator.admin', async () => {
+    await withGateway(
+      {},
+      async ({ fake, server }) => {
+        const send = async (headers: Record<string, string>) => {
+          const res = await chat(server, userMessage('hi'), headers)
+          assert.equal(res.status, 200, await res.text())
+        }
+        await send({ 'x-openclaw-scopes': 'operator.write' })
+        await send({ 'x-openclaw-scopes': 'operator.admin', 'x-openclaw-model': 'mock/echo-2' })
+        await send({ 'x-openclaw-scopes': 'operator.write', 'x-openclaw-message-channel': 'slack' })
+        // The agent list comes over the owner's connection, which therefore opens first.
+        const scopes = fake.connects.map((c) => c.params.scopes)
+        assert.deepEqual(scopes, [
+          ['operator.admin', 'operator.read', 'operator.write'],
+          ['operator.read', 'operator.write'],
+        ])
+        const agents = fake.requests('agent')
+        assert.equal(agents.length, 3)
+        assert.equal(agents[1].params.model, 'mock/echo-2')
+        assert.deepEqual(
+          agents.map((a) => a.params.channel),
+          ['webchat', 'webchat', 'slack']
+        )
+        // Each turn went over the connection its owner flag picks.
+        assert.deepEqual(
+          agents.map((a) => fake.conns.indexOf(a.conn)),
+          [1, 0, 1]
+        )
+      },
+      {},
+      { gateway: { auth: { mode: 'none' } } }
+    )
   })
 
   it('streams assistant deltas to the SSE client as they arrive', async () => {

@@ -1,11 +1,17 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import type { AgentEvent, ConfigInput } from '../src/index.ts'
+import {
+  ConfigError,
+  createChatCompletionsApp,
+  type AgentEvent,
+  type ConfigInput,
+} from '../src/index.ts'
 import {
   assertError,
   chat,
   probeBackend,
   startServer,
+  testConfig,
   userMessage,
   type TestServer,
 } from './helpers.ts'
@@ -48,7 +54,7 @@ const routed = (options: { config?: ConfigInput } = {}) => {
   const refused = async (
     body: Record<string, unknown>,
     headers: Record<string, string>,
-    message: string,
+    message: string | RegExp,
     param: string | null
   ) => {
     probe.inputs.length = 0
@@ -178,6 +184,70 @@ describe('routing', () => {
         assert.equal((await route()).input.agentId, 'alpha')
         assert.equal((await route({ model: 'openclaw/default' })).input.agentId, 'alpha')
       })
+    })
+  })
+
+  describe('with agents.ownership "explicit"', () => {
+    const NO_OWNER =
+      /^Multiple agents are configured, but this operation has no explicit owner\. Select an agent explicitly; CLI callers can pass --agent <id>, channels can add a binding, and ambient services can set their agentId target\. Agents: main, beta\.$/
+
+    describe('and several agents', () => {
+      const { route, refused } = routed({
+        config: { agents: { ownership: 'explicit', list: [{ id: 'main' }, { id: 'beta' }] } },
+      })
+
+      it('refuses a request that names no agent, listing the agents', async () => {
+        for (const body of [{}, { model: 'openclaw' }, { model: 'OpenClaw/Default' }]) {
+          await refused(body, {}, NO_OWNER, 'model')
+        }
+      })
+
+      it('serves a request that names its agent, by model or header', async () => {
+        assert.equal((await route({ model: 'openclaw/beta' })).input.agentId, 'beta')
+        assert.equal((await route({ model: 'agent:main' })).input.agentId, 'main')
+        assert.equal((await route({}, { 'x-openclaw-agent-id': 'beta' })).input.agentId, 'beta')
+      })
+    })
+
+    describe('and one agent, which owns every request', () => {
+      const { route } = routed({
+        config: { agents: { ownership: 'explicit', list: [{ id: 'solo' }] } },
+      })
+      it('serves openclaw, openclaw/default and an absent model', async () => {
+        for (const body of [{}, { model: 'openclaw' }, { model: 'openclaw/default' }]) {
+          assert.equal((await route(body)).input.agentId, 'solo')
+        }
+      })
+    })
+
+    describe('and a roster in the 2026.9 form (agents.entries, keyed by id)', () => {
+      const { route, refused } = routed({
+        config: {
+          agents: {
+            ownership: 'explicit',
+            entries: { main: { name: 'Main' }, beta: { workspace: '~/beta' } },
+          },
+        },
+      })
+      it('reads the agents from the keys', async () => {
+        await refused({}, {}, NO_OWNER, 'model')
+        assert.equal((await route({ model: 'openclaw/beta' })).input.agentId, 'beta')
+      })
+    })
+
+    it('cannot be combined with a default marker', () => {
+      assert.throws(
+        () =>
+          createChatCompletionsApp({
+            config: testConfig({
+              agents: { ownership: 'explicit', list: [{ id: 'main', default: true }, { id: 'b' }] },
+            }),
+          }),
+        (err: unknown) =>
+          err instanceof ConfigError &&
+          err.path === 'agents.list[0].default' &&
+          /explicit cannot be combined/.test(err.reason)
+      )
     })
   })
 

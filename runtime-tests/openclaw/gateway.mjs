@@ -76,12 +76,12 @@ const alive = (pid) => {
   }
 }
 
-export const gatewayConfig = ({ port, token, mockUrl, logFile }) => ({
+export const gatewayConfig = ({ port, token, mockUrl, logFile, auth, agents }) => ({
   gateway: {
     mode: 'local',
     port,
     bind: 'loopback',
-    auth: { mode: 'token', token },
+    auth: auth ?? { mode: 'token', token },
     http: { endpoints: { chatCompletions: { enabled: true } } },
   },
   update: { checkOnStart: false },
@@ -108,16 +108,20 @@ export const gatewayConfig = ({ port, token, mockUrl, logFile }) => ({
       },
     },
   },
-  agents: { defaults: { model: { primary: `mock/${MOCK_MODEL}` }, skipBootstrap: true } },
+  agents: {
+    defaults: { model: { primary: `mock/${MOCK_MODEL}` }, skipBootstrap: true },
+    ...agents,
+  },
 })
 
 /**
  * Spawns the gateway in its own process group and waits until `GET /v1/models` answers 200 with
  * the token (bounded attempts; it fails at once if the process exits). Returns its URLs, token,
  * folders, output so far, and `stop()` (SIGTERM to the whole group, then SIGKILL if it lingers;
- * removes the state folder unless `OPENCLAW_TEST_KEEP=1`).
+ * removes the state folder unless `OPENCLAW_TEST_KEEP=1`). `auth` replaces the token auth and
+ * `agents` merges into the agents section (a roster, its ownership).
  */
-export const startGateway = async ({ mockUrl, attempts = 600, pauseMs = 200 }) => {
+export const startGateway = async ({ mockUrl, auth, agents, attempts = 600, pauseMs = 200 }) => {
   const dir = mkdtempSync(join(tmpdir(), 'gcc-openclaw-'))
   const stateDir = join(dir, 'state')
   const home = join(dir, 'home')
@@ -129,7 +133,7 @@ export const startGateway = async ({ mockUrl, attempts = 600, pauseMs = 200 }) =
   const logFile = join(stateDir, 'logs', 'openclaw.log')
   writeFileSync(
     configPath,
-    JSON.stringify(gatewayConfig({ port, token, mockUrl, logFile }), null, 2)
+    JSON.stringify(gatewayConfig({ port, token, mockUrl, logFile, auth, agents }), null, 2)
   )
 
   const env = {

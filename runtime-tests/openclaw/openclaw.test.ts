@@ -141,6 +141,34 @@ const error = async (side: Side, res: Response, status: number, message: string 
   return body.error
 }
 
+interface Upstream {
+  tools: string[]
+  system: string
+}
+
+const contentText = (content: unknown): string =>
+  typeof content === 'string'
+    ? content
+    : Array.isArray(content)
+      ? content.map((part) => (typeof part === 'string' ? part : (part?.text ?? ''))).join('')
+      : ''
+
+/** What the mock model was sent for the turn whose user message holds `marker`. */
+const upstreamFor = (marker: string): Upstream => {
+  const request = mock.requests.findLast((r: any) =>
+    r.body?.messages?.some((m: any) => m.role === 'user' && contentText(m.content).includes(marker))
+  )
+  assert.ok(request, `no upstream request for ${marker}`)
+  const { messages, tools = [] } = request.body
+  return {
+    tools: tools.map((t: any) => t.function?.name ?? t.name).sort(),
+    system: messages
+      .filter((m: any) => m.role === 'system' || m.role === 'developer')
+      .map((m: any) => contentText(m.content))
+      .join('\n\n'),
+  }
+}
+
 /** Runs `fn` for one side; a failure on our side carries what our app and the gateway logged. */
 const each = (name: Side['name'], title: string, fn: (side: Side) => Promise<void>) =>
   it(`${title} (${name === 'gateway' ? "the gateway's own endpoint" : 'ours, gateway backend'})`, async () => {
@@ -537,6 +565,27 @@ describe('the same requests through the real gateway and through ours', () => {
       }
     }
   )
+
+  /**
+   * The gateway gives a turn owner-only tools (`openclaw` among them) and channel-aware prompt
+   * sections when the connection holds `operator.admin` and the `agent` call names the channel,
+   * as its own endpoint does for a shared-secret caller. One line stays different: WebSocket turns
+   * run with an operator's authority, which makes the gateway list its `transcripts` tool among
+   * the deferred ones; its HTTP runs have none, and no `agent` param changes that.
+   */
+  it('a turn through ours reaches the agent as one through its own endpoint: tools and prompt', async () => {
+    const seen = {} as Record<Side['name'], Upstream>
+    for (const side of [sides.gateway, sides.ours]) {
+      const marker = `parity-${side.name}-${tag}`
+      await completion(side, await post(side, { model: 'openclaw', messages: user(marker) }))
+      seen[side.name] = upstreamFor(marker)
+    }
+    assert.ok(seen.gateway.tools.includes('openclaw'), seen.gateway.tools.join())
+    assert.deepEqual(seen.ours.tools, seen.gateway.tools)
+    const TRANSCRIPTS = '\n- transcripts (core)'
+    assert.equal(seen.ours.system.split(TRANSCRIPTS).length, 2, 'the one known extra line')
+    assert.equal(seen.ours.system.replace(TRANSCRIPTS, ''), seen.gateway.system)
+  })
 
   // Not compared: an upstream 500. The gateway retries it 8 times with backoff and answers 502
   // only after ~80 s (recorded in the live notes), too slow for CI.

@@ -9,7 +9,13 @@ import { deviceAuthPayloadV3, signPayload, type DeviceState } from './device-ide
 
 export const PROTOCOL_VERSION = 4
 export const ROLE = 'operator'
-export const SCOPES = ['operator.read', 'operator.write']
+/**
+ * The gateway makes a turn an owner turn (its owner-only tools, the `openclaw` one among them)
+ * when the connection holds `operator.admin`, as its own endpoint does for shared-secret
+ * callers; callers without admin take a connection without it.
+ */
+export const OWNER_SCOPES = ['operator.admin', 'operator.read', 'operator.write']
+export const MEMBER_SCOPES = ['operator.read', 'operator.write']
 
 /** Why talking to the gateway failed; `kind` decides retrying and the message's wording. */
 export class GatewayError extends Error {
@@ -39,6 +45,8 @@ export interface ClientInfo {
 
 export interface ConnectionOptions {
   url: string
+  /** The operator scopes to ask for. */
+  scopes: string[]
   token?: string
   password?: string
   /** Budget for reaching a ready connection, retries included. */
@@ -346,7 +354,7 @@ export class GatewaySocket {
       this.fail(new GatewayError('rejected', 'The gateway sent a challenge without a nonce.'))
       return
     }
-    const { token, password, client } = this.#opts
+    const { token, password, client, scopes } = this.#opts
     try {
       const device = await this.#opts.device()
       // A device token only stands in when no shared secret is configured (a paired device).
@@ -358,7 +366,7 @@ export class GatewaySocket {
           clientId: client.id,
           clientMode: client.mode,
           role: ROLE,
-          scopes: SCOPES,
+          scopes,
           signedAtMs: signedAt,
           token: authToken ?? '',
           nonce,
@@ -385,7 +393,7 @@ export class GatewaySocket {
           mode: client.mode,
         },
         role: ROLE,
-        scopes: SCOPES,
+        scopes,
         caps: [],
         ...(auth ? { auth } : {}),
         device: {

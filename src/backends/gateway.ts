@@ -20,6 +20,9 @@ import { loadDeviceState, type DeviceState } from './device-identity.ts'
 import {
   GatewayConnection,
   GatewayError,
+  MEMBER_SCOPES,
+  OWNER_SCOPES,
+  type ConnectionOptions,
   type GatewaySocket,
   type RunWatcher,
 } from './gateway-connection.ts'
@@ -117,12 +120,18 @@ const resultEvents = (payload: any, eventUsage: AgentUsage | undefined): AgentEv
   return events
 }
 
-/** The `agent` params: only keys the gateway's schema (additionalProperties:false) accepts. */
+/**
+ * The `agent` params: only keys the gateway's schema (additionalProperties:false) accepts, and
+ * what its own HTTP endpoint sets for a turn: the message channel (without it the agent gets no
+ * channel and a shorter prompt) and the model override.
+ */
 const agentParams = (input: AgentRunInput) => ({
   message: input.message,
   idempotencyKey: input.runId,
   agentId: input.agentId,
   sessionKey: input.sessionKey,
+  channel: input.messageChannel,
+  ...(input.modelOverride !== undefined && { model: input.modelOverride }),
   ...(input.extraSystemPrompt !== undefined && { extraSystemPrompt: input.extraSystemPrompt }),
   ...(input.images.length > 0 && {
     attachments: input.images.map((img) => ({
@@ -192,7 +201,7 @@ export const gatewayBackend = (options: GatewayBackendOptions): AgentBackend => 
   const connectTimeoutMs = options.connectTimeoutMs ?? 15_000
   const WebSocketImpl = options.WebSocket ?? globalThis.WebSocket
   let device: Promise<DeviceState> | undefined
-  const connection = new GatewayConnection({
+  const connectionOptions: Omit<ConnectionOptions, 'scopes'> = {
     url,
     token: options.token,
     password: options.password,
@@ -213,7 +222,11 @@ export const gatewayBackend = (options: GatewayBackendOptions): AgentBackend => 
     },
     authRetryMs: options.authRetryMs,
     logger: options.logger,
-  })
+  }
+  // Owner turns and the rest go over connections with and without `operator.admin`: the gateway
+  // reads a turn's owner from its connection. Each opens on its first use.
+  const connection = new GatewayConnection({ ...connectionOptions, scopes: OWNER_SCOPES })
+  const memberConnection = new GatewayConnection({ ...connectionOptions, scopes: MEMBER_SCOPES })
 
   let agentsCache: { socket: GatewaySocket; at: number; agents: Promise<AgentInfo[]> } | undefined
   const agentsCacheMs = options.agentsCacheMs ?? 5_000
@@ -264,7 +277,7 @@ export const gatewayBackend = (options: GatewayBackendOptions): AgentBackend => 
       // Until the final `res` (or the socket's loss) the run is live on the gateway.
       let live = false
       try {
-        connection.socket().then(
+        ;(input.senderIsOwner ? connection : memberConnection).socket().then(
           (s) => queue.push({ kind: 'final', payload: s }),
           (err) => queue.push({ kind: 'fail', err })
         )
@@ -341,7 +354,7 @@ export const gatewayBackend = (options: GatewayBackendOptions): AgentBackend => 
     },
 
     async close() {
-      await connection.close()
+      await Promise.all([connection.close(), memberConnection.close()])
     },
   }
 }
