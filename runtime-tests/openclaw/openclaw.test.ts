@@ -590,3 +590,127 @@ describe('the same requests through the real gateway and through ours', () => {
   // Not compared: an upstream 500. The gateway retries it 8 times with backoff and answers 502
   // only after ~80 s (recorded in the live notes), too slow for CI.
 })
+
+/**
+ * A second gateway, in auth mode `none` (so it honours `x-openclaw-scopes`) with two agents under
+ * explicit ownership, and ours in front of it in the same modes. Each side answers in its own
+ * error form: the gateway's 403 is `{ok:false, error:{type:"forbidden", message, details}}`, ours
+ * the OpenAI envelope with `permission_error`; statuses and messages are the same.
+ */
+describe('scopes and ownership: a gateway in auth mode none with two agents', () => {
+  let gateway2: Gateway | undefined
+  let ours2: TestServer | undefined
+  const sides2 = {} as Record<Side['name'], Side>
+  const scratch2 = mkdtempSync(join(tmpdir(), 'gcc-openclaw-ours2-'))
+
+  before(async () => {
+    gateway2 = await startGateway({
+      mockUrl: mock.url,
+      auth: { mode: 'none' },
+      agents: { ownership: 'explicit', entries: { main: {}, beta: {} } },
+    })
+    ours2 = await startServer({
+      config: {
+        gateway: { auth: { mode: 'none' } },
+        agents: { ownership: 'explicit', list: [{ id: 'main' }, { id: 'beta' }] },
+        backend: {
+          type: 'gateway',
+          url: gateway2.wsUrl,
+          deviceIdentity: join(scratch2, 'device-identity.json'),
+        },
+      },
+      backendRuntime: nodeBackendRuntime(),
+      logger: { info() {}, warn() {}, error() {} },
+    })
+    sides2.gateway = { name: 'gateway', url: gateway2.url, token: 'unused' }
+    sides2.ours = { name: 'ours', url: ours2.url, token: 'unused' }
+  })
+
+  after(async () => {
+    await ours2?.close()
+    await gateway2?.stop()
+    rmSync(scratch2, { recursive: true, force: true })
+  })
+
+  const both2 = (title: string, fn: (side: Side) => Promise<void>) => {
+    for (const name of ['gateway', 'ours'] as const) {
+      it(`${title} (${name === 'gateway' ? "the gateway's own endpoint" : 'ours, gateway backend'})`, () =>
+        fn(sides2[name]))
+    }
+  }
+
+  /** A 403 for a missing scope, in each side's form. */
+  const missingScope = async (side: Side, res: Response, scope: string) => {
+    const text = await res.text()
+    assert.equal(res.status, 403, text)
+    const body = JSON.parse(text)
+    assert.equal(body.error.message, `missing scope: ${scope}`)
+    assert.equal(body.error.type, side.name === 'gateway' ? 'forbidden' : 'permission_error')
+  }
+
+  both2('an ownerless request is a 400: several agents, explicit ownership', async (side) => {
+    for (const body of [{ model: 'openclaw' }, { model: 'openclaw/default' }, {}]) {
+      const res = await post(side, { ...body, messages: user('who answers?') })
+      const err = await error(
+        side,
+        res,
+        400,
+        /^Multiple agents are configured, but this operation has no explicit owner\. /
+      )
+      assert.equal(err.type, 'invalid_request_error')
+    }
+    const named = await post(side, { model: 'openclaw/beta', messages: user('beta answers') })
+    const body = await completion(side, named)
+    assert.equal(body.choices[0].message.content, 'echo: beta answers [turn=1]')
+  })
+
+  both2('chat needs operator.write', async (side) => {
+    const res = await post(
+      side,
+      { model: 'openclaw/main', messages: user('hi') },
+      {
+        'x-openclaw-scopes': 'operator.read',
+      }
+    )
+    await missingScope(side, res, 'operator.write')
+  })
+
+  both2('the model list needs operator.read', async (side) => {
+    const headers = { 'x-openclaw-scopes': 'operator.sessions.write' }
+    await missingScope(side, await fetch(`${side.url}/v1/models`, { headers }), 'operator.read')
+    const ok = await fetch(`${side.url}/v1/models`, {
+      headers: { 'x-openclaw-scopes': 'operator.write' },
+    })
+    assert.equal(ok.status, 200, await ok.text())
+  })
+
+  both2('x-openclaw-model needs operator.admin', async (side) => {
+    const res = await post(
+      side,
+      { model: 'openclaw/main', messages: user('hi') },
+      {
+        'x-openclaw-scopes': 'operator.write',
+        'x-openclaw-model': `mock/mock-echo`,
+      }
+    )
+    await missingScope(side, res, 'operator.admin')
+  })
+
+  it('a caller without operator.admin is no owner: the agent gets no owner-only tools, on either side', async () => {
+    const seen = {} as Record<Side['name'], Upstream>
+    for (const name of ['gateway', 'ours'] as const) {
+      const marker = `member-${name}-${tag}`
+      const res = await post(
+        sides2[name],
+        { model: 'openclaw/main', messages: user(marker) },
+        {
+          'x-openclaw-scopes': 'operator.write',
+        }
+      )
+      await completion(sides2[name], res)
+      seen[name] = upstreamFor(marker)
+    }
+    assert.ok(!seen.gateway.tools.includes('openclaw'), seen.gateway.tools.join())
+    assert.deepEqual(seen.ours.tools, seen.gateway.tools)
+  })
+})
