@@ -2,6 +2,12 @@
 import { AGENT_ID_PATTERN, defaultAgentId, type AgentInfo } from './config.ts'
 import { ApiError, badRequest } from './errors.ts'
 
+/**
+ * A model object. `permission: []` is not in OpenAI's spec any more (dropped in 2023), but the
+ * gateway sends it and clients written against the old API require it: aallam/openai-kotlin
+ * 3.5.0 fails without it ("Field 'permission' is required"), OpenAI-Pharo still expects it.
+ * The spec's `Model` does not forbid extra keys, so it costs nothing.
+ */
 const model = (id: string) => ({
   id,
   object: 'model',
