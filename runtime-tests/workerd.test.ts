@@ -44,5 +44,13 @@ describeConformance(
     const url = await mf.ready
     return { url: url.origin, close: () => mf.dispose() }
   },
-  { seesIdleDisconnect: false }
+  {
+    seesIdleDisconnect: false,
+    losesEarlyAnswers:
+      'local workerd closes with the body unread, and some clients lose the answer to the reset; ' +
+      "on Cloudflare the edge, not the worker, holds the client's connection",
+    refusesBadHosts:
+      'Miniflare answers a plain 500 itself before the worker runs; on Cloudflare the Host ' +
+      'header picks the zone, so such a request never reaches the worker',
+  }
 )

@@ -56,7 +56,8 @@ const readCounted = async (request: Request, max: number, timeoutMs: number) => 
   if (!request.body) return new Uint8Array()
   const { expired, clear } = deadline(timeoutMs)
   try {
-    const bytes = await readAtMost(request.body, max, expired)
+    // Over the limit the rest is left unread rather than cancelled, for the lingering close.
+    const bytes = await readAtMost(request.body, max, expired, true)
     if (!bytes) throw tooLarge(max)
     return bytes
   } finally {

@@ -10,9 +10,12 @@ export const JSON_TYPE = 'application/json; charset=utf-8'
 /** What Hono's `requestId()` accepts from a client: word characters, `-` and `=`, ≤ 255. */
 const CLIENT_REQUEST_ID = /^[\w\-=]{1,255}$/
 
-/** The client's own `x-request-id` when it is sane, else a fresh one. */
-export const requestIdOf = (request: Request): string => {
-  const id = request.headers.get('x-request-id')
+/**
+ * The client's own `x-request-id` when it is sane, else a fresh one (also when there is no
+ * `Request`: the runtime could not make one of what arrived).
+ */
+export const requestIdOf = (request: Request | null): string => {
+  const id = request && request.headers.get('x-request-id')
   return id !== null && CLIENT_REQUEST_ID.test(id) ? id : crypto.randomUUID()
 }
 
@@ -21,7 +24,7 @@ export const headerValue = (value: string) =>
   /^[\x20-\x7e]*$/.test(value) ? value : encodeURIComponent(value.replace(/\p{Cs}/gu, '\ufffd'))
 
 /** What every answer carries: its request id and two safety headers. */
-export const commonHeaders = (request: Request): Record<string, string> => ({
+export const commonHeaders = (request: Request | null): Record<string, string> => ({
   'x-request-id': requestIdOf(request),
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
@@ -29,7 +32,7 @@ export const commonHeaders = (request: Request): Record<string, string> => ({
 
 /** An answer with the common headers and `headers` (which is not changed). */
 export const respond = (
-  request: Request,
+  request: Request | null,
   body: BodyInit | null,
   status: number,
   headers?: Record<string, string>,
@@ -43,7 +46,7 @@ export const respond = (
 }
 
 export const respondJson = (
-  request: Request,
+  request: Request | null,
   value: unknown,
   status = 200,
   headers?: Record<string, string>

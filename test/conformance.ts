@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { after, before, describe, it } from 'node:test'
 import type { ConfigInput } from '../src/index.ts'
+import { assertAnswered, BAD_HOSTS, exchange, modelsWithHost, upload } from './clients.ts'
 import { sseChunks, sseData } from './helpers.ts'
 
 export const CONFORMANCE_TOKEN = 'conformance-token'
@@ -49,6 +50,13 @@ export interface RuntimeLimits {
    * nothing behind.
    */
   seesIdleDisconnect?: boolean
+  /**
+   * Why an answer given while the client is still uploading may be lost on this runtime (the
+   * scenario is then skipped with this reason); undefined where it always arrives.
+   */
+  losesEarlyAnswers?: string
+  /** Why a request whose `Host` does not make a URL is not served (skipped with this reason). */
+  refusesBadHosts?: string
 }
 
 /** Writes the conformance config to a temp file; `cleanup` removes it. */
@@ -134,7 +142,7 @@ const waitForStats = async (
 export const describeConformance = (
   runtime: string,
   start: Start,
-  { seesIdleDisconnect = true }: RuntimeLimits = {}
+  { seesIdleDisconnect = true, losesEarlyAnswers, refusesBadHosts }: RuntimeLimits = {}
 ) =>
   describe(`conformance on ${runtime}`, () => {
     let on: Target
@@ -215,6 +223,34 @@ export const describeConformance = (
       const { error } = await res.json()
       assert.match(error.message, /chatCompletions\.enabled/)
     })
+
+    it(
+      'delivers the 413 and the 401 given while a 25 MiB body is still being sent',
+      { skip: losesEarlyAnswers },
+      async () => {
+        const [tooLarge, byHttp, unauthorized] = await upload(on.url, CONFORMANCE_TOKEN, [
+          { via: 'fetch', attempts: 5 },
+          { via: 'http', attempts: 5 },
+          { via: 'http', attempts: 5, token: 'wrong' },
+        ])
+        await assertAnswered(tooLarge, 413, 'fetch')
+        await assertAnswered(byHttp, 413, 'node:http')
+        await assertAnswered(unauthorized, 401, 'node:http, wrong token')
+      }
+    )
+
+    it(
+      'serves GET /v1/models whatever the Host header says',
+      { skip: refusesBadHosts },
+      async () => {
+        for (const host of BAD_HOSTS) {
+          const answer = await exchange(on.url, modelsWithHost(host, CONFORMANCE_TOKEN))
+          assert.equal(answer.status, 200, `Host: ${host}: ${answer.body}`)
+          assert.equal(JSON.parse(answer.body).object, 'list')
+          assert.ok(answer.headers['x-request-id'], 'x-request-id')
+        }
+      }
+    )
 
     it('lists the agents as models', async () => {
       const res = await fetch(`${on.url}/v1/models`, {

@@ -5,6 +5,8 @@
 import type { Context } from 'hono'
 import type { ChatCompletionsApp } from '../app.ts'
 import { main, type Listening } from './cli.ts'
+import { lingerAfterEarlyAnswer, onAnswer } from './fetch-linger.ts'
+import { withUsableUrl } from './host.ts'
 import { listenUrl } from './listen-url.ts'
 
 // The few parts of Bun's API used here (the project type-checks against Node's types).
@@ -44,7 +46,14 @@ export const serve = async (
     // Bun's default idle timeout (10 s) cuts a stream whose agent is quiet; heartbeats are
     // optional, so the server itself must never time out a request.
     idleTimeout: 0,
-    fetch: (request, srv) => app.fetch(request, srv),
+    // Bun closes a `Connection: close` connection right after the answer, unread body or not,
+    // which makes most clients lose an early answer: it is held open while the body drains.
+    fetch(received, srv) {
+      const request = withUsableUrl(received)
+      // Bun knows the address of the request it made, not of a copy.
+      const env = request === received ? srv : { requestIP: () => srv.requestIP(received) }
+      return onAnswer(app.fetch(request, env), (answer) => lingerAfterEarlyAnswer(request, answer))
+    },
   })
   return {
     url: listenUrl(hostname, server.port),

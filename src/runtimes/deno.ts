@@ -7,6 +7,8 @@
 import type { Context } from 'hono'
 import type { ChatCompletionsApp } from '../app.ts'
 import { main, type Listening } from './cli.ts'
+import { cancelAfterEarlyAnswer, onAnswer } from './fetch-linger.ts'
+import { withUsableUrl } from './host.ts'
 import { listenUrl } from './listen-url.ts'
 
 // The few parts of Deno's API used here (the project type-checks against Node's types).
@@ -39,9 +41,11 @@ export const serve = async (
 ): Promise<Listening> => {
   let server: ReturnType<typeof Deno.serve>
   try {
-    server = Deno.serve({ port, hostname, onListen() {} }, (request, info) =>
-      app.fetch(request, info)
-    )
+    // Deno lets an early answer arrive by itself: see fetch-linger.ts for the one exception.
+    server = Deno.serve({ port, hostname, onListen() {} }, (received, info) => {
+      const request = withUsableUrl(received)
+      return onAnswer(app.fetch(request, info), (answer) => cancelAfterEarlyAnswer(request, answer))
+    })
   } catch (err) {
     // Deno names the error instead of giving it Node's code.
     if ((err as Error).name === 'AddrInUse')

@@ -11,8 +11,14 @@ import type { BackendRuntime, WebSocketConstructor } from '../backend.ts'
 import { fileStore } from './file-store.ts'
 import { watchRequestSignal, type ClientWatch } from '../turn.ts'
 import { listenUrl } from './listen-url.ts'
+import { FALLBACK_HOST, repairHost } from './host.ts'
+import type { LingerBounds } from './linger-bounds.ts'
+import { lingeringFetch } from './fetch-linger.ts'
+import { lingeringClose } from './node-linger.ts'
+import { answerUnservable } from './node-request-error.ts'
 
 export { loadConfig, type LoadConfigOptions } from './load-config.ts'
+export { LINGER_BYTES, LINGER_MS, type LingerBounds } from './linger-bounds.ts'
 
 type FetchApp = { fetch: (request: Request, env?: any) => Response | Promise<Response> }
 
@@ -47,9 +53,25 @@ export const nodeWatchClient =
 export const nodeClientAddress = (c: Context): string | undefined =>
   (c.env as { incoming?: IncomingMessage } | undefined)?.incoming?.socket?.remoteAddress
 
+export interface ListenerOptions {
+  /**
+   * Let `@hono/node-server` swap the process's global `Request`/`Response` for its lighter ones
+   * (default false: the globals may be someone else's).
+   */
+  overrideGlobalObjects?: boolean
+  /**
+   * Bounds of the lingering close after an answer given before the body was read (the body is
+   * read and discarded until it ends, for at most this long and this many bytes, so that the
+   * client can read the answer; see `node-linger.ts`). Default: 5 s, 64 MiB.
+   */
+  linger?: LingerBounds
+}
+
 export interface ServeOptions {
   port?: number
   hostname?: string
+  /** Bounds of the lingering close after an early answer (see `ListenerOptions`). */
+  linger?: LingerBounds
   /**
    * Let `@hono/node-server` swap the process's global `Request`/`Response` for its lighter
    * ones (default true: this server owns its process, and the swap saves a web-streams round
@@ -66,9 +88,31 @@ export interface RunningServer {
   close(graceMs?: number): Promise<void>
 }
 
-/** A request listener for `node:http`; by default it leaves the process's globals alone. */
-export const toNodeListener = (app: FetchApp, { overrideGlobalObjects = false } = {}) =>
-  getRequestListener(app.fetch, { overrideGlobalObjects })
+/**
+ * A request listener for `node:http`; by default it leaves the process's globals alone. Besides
+ * what `@hono/node-server` does, it lingers after an early answer (so the client gets to read
+ * it), serves a request whose `Host` does not parse, and answers in the OpenAI error shape what
+ * node-server could not turn into a `Request`.
+ */
+export const toNodeListener = (
+  app: FetchApp,
+  { overrideGlobalObjects = false, linger }: ListenerOptions = {}
+) => {
+  // Bun's `node:http` closes by itself, not through `socket.destroySoon()`: there the answer is
+  // held open instead (fetch-linger.ts).
+  const onBun = process.versions.bun !== undefined
+  const listener = getRequestListener(onBun ? lingeringFetch(app.fetch, linger) : app.fetch, {
+    overrideGlobalObjects,
+    hostname: FALLBACK_HOST,
+    errorHandler: answerUnservable,
+  })
+  const noteRequest = onBun ? () => {} : lingeringClose(linger)
+  return (req: IncomingMessage, res: ServerResponse) => {
+    noteRequest(req)
+    repairHost(req)
+    return listener(req, res)
+  }
+}
 
 /**
  * Serves the app on its own `node:http` server.
@@ -76,10 +120,10 @@ export const toNodeListener = (app: FetchApp, { overrideGlobalObjects = false } 
  */
 export const serve = (
   app: FetchApp,
-  { port = 18789, hostname = '127.0.0.1', overrideGlobalObjects = true }: ServeOptions = {}
+  { port = 18789, hostname = '127.0.0.1', overrideGlobalObjects = true, linger }: ServeOptions = {}
 ) =>
   new Promise<RunningServer>((resolve, reject) => {
-    const server = createServer(toNodeListener(app, { overrideGlobalObjects }))
+    const server = createServer(toNodeListener(app, { overrideGlobalObjects, linger }))
     // While closing, a connection whose answer just ended (a stream cut short by shutdown) is
     // idle: close it now rather than wait for the client's keep-alive or the grace period.
     server.on('request', (_req, res: ServerResponse) =>
@@ -121,6 +165,8 @@ export const defaultMountMatch = (pathname: string) =>
 export interface MountOptions {
   /** Which paths go to the app (default: `/v1/chat/completions`, `/v1/models[/…]`). */
   match?: (pathname: string) => boolean
+  /** Bounds of the lingering close after an early answer (see `ListenerOptions`). */
+  linger?: LingerBounds
 }
 
 /**
@@ -141,9 +187,9 @@ export interface MountOptions {
 export const mount = (
   server: Server,
   app: FetchApp,
-  { match = defaultMountMatch }: MountOptions = {}
+  { match = defaultMountMatch, linger }: MountOptions = {}
 ) => {
-  const ours = toNodeListener(app)
+  const ours = toNodeListener(app, { linger })
   const host = server.listeners('request') as RequestListener[]
   const listener: RequestListener = (req, res) => {
     const url = req.url ?? '/'

@@ -14,6 +14,7 @@ import type { Context } from 'hono'
 import { createChatCompletionsApp, type ChatCompletionsApp } from '../app.ts'
 import { ConfigError, type ConfigInput, type Env } from '../config.ts'
 import { ApiError } from '../errors.ts'
+import { cancelAfterEarlyAnswer, onAnswer } from './fetch-linger.ts'
 
 export type WorkerBindings = Record<string, unknown>
 
@@ -90,6 +91,9 @@ export default {
         headers: { 'content-type': 'application/json; charset=utf-8' },
       })
     }
-    return app.fetch(request, env, ctx as never)
+    // The rest of a body the app stopped reading is cancelled here (see fetch-linger.ts).
+    return onAnswer(app.fetch(request, env, ctx as never), (answer) =>
+      cancelAfterEarlyAnswer(request, answer)
+    )
   },
 }
