@@ -10,6 +10,8 @@ export interface NormalizedMessage {
   text: string
   /** Image parts as sent (data URIs or URLs); only the current turn's are validated and decoded. */
   imageUrls?: string[]
+  /** How many files the message carried (the current turn's text goes to the system prompt). */
+  files?: number
   name?: string
   toolCallId?: string
   toolCalls?: ToolCall[]

@@ -3,7 +3,7 @@
  * file serves both. Unknown keys are ignored; every known key has its default here.
  */
 import * as v from 'valibot'
-import { parseProxyEntry } from './client-address.ts'
+import { parseProxyEntry } from './core/client-address.ts'
 
 const MiB = 1024 * 1024
 
@@ -19,6 +19,15 @@ const RateLimitSchema = v.object({
   lockoutMs: v.optional(positiveInt(), 300_000),
   exemptLoopback: v.optional(v.boolean(), true),
 })
+
+const DEFAULT_FILE_MIMES = [
+  'text/plain',
+  'text/markdown',
+  'text/html',
+  'text/csv',
+  'application/json',
+  'application/pdf',
+]
 
 const ImagesSchema = v.object({
   allowUrl: v.optional(v.boolean(), false),
@@ -36,15 +45,68 @@ const ImagesSchema = v.object({
   timeoutMs: v.optional(positiveInt(), 10_000),
 })
 
-const ChatCompletionsSchema = v.object({
-  enabled: v.optional(v.boolean(), false),
+/** What both APIs share: limits on the body and its images, heartbeats. */
+const endpointFields = {
   maxBodyBytes: v.optional(positiveInt(), 20 * MiB),
   maxImageParts: v.optional(nonNegativeInt(), 8),
   maxTotalImageBytes: v.optional(positiveInt(), 20 * MiB),
-  images: v.optional(ImagesSchema, {}),
   heartbeatSeconds: v.optional(v.pipe(v.number(), v.minValue(0)), 15),
   /** Time allowed for the whole request body to arrive (slow senders get 408). */
   bodyTimeoutMs: v.optional(positiveInt(), 30_000),
+}
+
+const ChatCompletionsSchema = v.object({
+  enabled: v.optional(v.boolean(), false),
+  ...endpointFields,
+  images: v.optional(ImagesSchema, {}),
+})
+
+const FilesSchema = v.object({
+  allowUrl: v.optional(v.boolean(), true),
+  urlAllowlist: v.optional(v.array(v.string()), []),
+  allowedMimes: v.optional(
+    v.pipe(
+      v.array(v.pipe(v.string(), v.toLowerCase())),
+      // An empty list means the defaults, as in the gateway.
+      v.transform((list) => (list.length ? list : DEFAULT_FILE_MIMES))
+    ),
+    DEFAULT_FILE_MIMES
+  ),
+  maxBytes: v.optional(positiveInt(), 5 * MiB),
+  /** Text beyond this many characters is cut off. */
+  maxChars: v.optional(positiveInt(), 60_000),
+  maxRedirects: v.optional(nonNegativeInt(), 3),
+  timeoutMs: v.optional(positiveInt(), 10_000),
+  pdf: v.optional(
+    v.object({
+      /** Pages whose text is read. */
+      maxPages: v.optional(positiveInt(), 4),
+      /** The gateway's rendering limits; accepted, unused (pages are never rendered here). */
+      maxPixels: v.optional(positiveInt(), 4_000_000),
+      minTextChars: v.optional(nonNegativeInt(), 200),
+    }),
+    {}
+  ),
+})
+
+const ResponsesSchema = v.object({
+  enabled: v.optional(v.boolean(), false),
+  ...endpointFields,
+  /** URL-sourced images and files in one request's whole `input`. */
+  maxUrlParts: v.optional(nonNegativeInt(), 8),
+  images: v.optional(
+    v.object({ ...ImagesSchema.entries, allowUrl: v.optional(v.boolean(), true) }),
+    {}
+  ),
+  files: v.optional(FilesSchema, {}),
+  /** Responses kept for `previous_response_id` and `GET /v1/responses/{id}`. */
+  retention: v.optional(
+    v.object({
+      maxResponses: v.optional(positiveInt(), 500),
+      ttlSeconds: v.optional(positiveInt(), 1800),
+    }),
+    {}
+  ),
 })
 
 const TrustedProxySchema = v.object({
@@ -93,7 +155,10 @@ const GatewaySchema = v.object({
   http: v.optional(
     v.object({
       endpoints: v.optional(
-        v.object({ chatCompletions: v.optional(ChatCompletionsSchema, {}) }),
+        v.object({
+          chatCompletions: v.optional(ChatCompletionsSchema, {}),
+          responses: v.optional(ResponsesSchema, {}),
+        }),
         {}
       ),
       cors: v.optional(CorsSchema, {}),
@@ -203,6 +268,7 @@ export type ConfigInput = v.InferInput<typeof ConfigSchema>
 /** A validated config with every default filled in. */
 export type Config = v.InferOutput<typeof ConfigSchema>
 export type ChatCompletionsConfig = Config['gateway']['http']['endpoints']['chatCompletions']
+export type ResponsesConfig = Config['gateway']['http']['endpoints']['responses']
 export type EchoBackendConfig = v.InferOutput<typeof EchoBackendSchema>
 export type GatewayBackendConfig = v.InferOutput<typeof GatewayBackendSchema>
 export type OpenAIBackendConfig = v.InferOutput<typeof OpenAIBackendSchema>

@@ -1,4 +1,10 @@
-export { createChatCompletionsApp, CHAT_PATH, MODELS_PATH, HEALTH_PATH } from './app.ts'
+export {
+  createChatCompletionsApp,
+  CHAT_PATH,
+  RESPONSES_PATH,
+  MODELS_PATH,
+  HEALTH_PATH,
+} from './app.ts'
 export type { ChatCompletionsApp, ChatCompletionsOptions } from './app.ts'
 export type {
   AgentBackend,
@@ -18,5 +24,5 @@ export { createBackend, echoBackend, inProcessBackend } from './backends/index.t
 export type { EchoBackendOptions, InProcessBackendOptions, InProcessRun } from './backends/index.ts'
 export { ConfigError, parseConfig, resolveAuth, bindHost, substituteEnv } from './config.ts'
 export type { Config, ConfigInput, Env, ResolvedAuth, AuthMode } from './config.ts'
-export { ApiError } from './errors.ts'
-export type { Logger, RunStats } from './run.ts'
+export { ApiError } from './core/errors.ts'
+export type { Logger, RunStats } from './core/run.ts'

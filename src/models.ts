@@ -1,6 +1,6 @@
 /** `/v1/models`: the agents, as model ids a client can pick. */
 import { AGENT_ID_PATTERN, defaultAgentId, type AgentInfo } from './config.ts'
-import { ApiError, badRequest } from './errors.ts'
+import { ApiError, badRequest } from './core/errors.ts'
 
 /**
  * A model object. `permission: []` is not in OpenAI's spec any more (dropped in 2023), but the

@@ -14,7 +14,7 @@ import type {
   ToolCall,
 } from '../backend.ts'
 import { AGENT_ID_PATTERN, type GatewayBackendConfig } from '../config.ts'
-import { ApiError } from '../errors.ts'
+import { ApiError } from '../core/errors.ts'
 import { VERSION } from '../version.ts'
 import { loadDeviceState, type DeviceState } from './device-identity.ts'
 import {

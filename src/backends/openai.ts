@@ -35,7 +35,7 @@ export type OpenAIBackendOptions = Omit<OpenAIBackendConfig, 'type' | 'headers' 
 const SESSION_DEFAULTS: Sessions = { maxMessages: 200, maxSessions: 1000, ttlMs: 86_400_000 }
 const MAX_ERROR_BODY = 64 * 1024
 
-/** The upstream's usage → ours. Our `mapUsage` adds `cacheRead` back onto the prompt count. */
+/** The upstream's usage → ours. Our `mapChatUsage` adds `cacheRead` back onto the prompt count. */
 export const usageFromOpenAI = (u: Record<string, any>): AgentUsage => {
   const num = (n: unknown) => (typeof n === 'number' && Number.isFinite(n) ? n : undefined)
   const prompt = num(u.prompt_tokens)

@@ -10,7 +10,7 @@ import { createChatCompletionsApp, type ChatCompletionsApp } from '../app.ts'
 import { bindHost, ConfigError, resolveAuth, type Env } from '../config.ts'
 import { VERSION } from '../version.ts'
 import type { BackendRuntime } from '../backend.ts'
-import type { ClientWatch } from '../turn.ts'
+import type { ClientWatch } from '../core/turn.ts'
 import { fileStore } from './file-store.ts'
 import { loadConfig } from './load-config.ts'
 

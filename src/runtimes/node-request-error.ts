@@ -4,8 +4,8 @@
  * 400 or 500 with an empty body. Ours are in the OpenAI error shape with the common headers.
  */
 import { RequestError } from '@hono/node-server'
-import { ApiError, internalError } from '../errors.ts'
-import { respondJson } from '../respond.ts'
+import { ApiError, internalError } from '../core/errors.ts'
+import { respondJson } from '../core/respond.ts'
 
 /** The answer for a request node-server could not build or the app could not answer. */
 export const answerUnservable = (err: unknown): Response => {

@@ -13,7 +13,7 @@
 import type { Context } from 'hono'
 import { createChatCompletionsApp, type ChatCompletionsApp } from '../app.ts'
 import { ConfigError, type ConfigInput, type Env } from '../config.ts'
-import { ApiError } from '../errors.ts'
+import { ApiError } from '../core/errors.ts'
 import { cancelAfterEarlyAnswer, onAnswer } from './fetch-linger.ts'
 
 export type WorkerBindings = Record<string, unknown>

@@ -1,13 +1,17 @@
 /**
  * Messages → the single prompt a gateway agent receives, byte for byte as the reference gateway
- * builds it: system text apart, history as `Sender: body` lines between two markers.
+ * builds it for both APIs: system text apart, history as `Sender: body` lines between two
+ * markers.
  */
-import type { NormalizedMessage } from './backend.ts'
+import type { NormalizedMessage } from '../backend.ts'
 import { badRequest } from './errors.ts'
 
 export const HISTORY_MARKER = '[Chat messages since your last reply - for context]'
 export const CURRENT_MARKER = '[Current message - respond to this]'
 export const IMAGE_ONLY_PLACEHOLDER = 'User sent image(s) with no text.'
+export const FILE_ONLY_PLACEHOLDER = 'User sent file(s) with no text.'
+/** What an answer says when the agent said nothing. */
+export const NO_RESPONSE = 'No response from OpenClaw.'
 
 export interface Prompt {
   message: string
@@ -41,15 +45,34 @@ const bodyOf = (m: NormalizedMessage, isCurrent: boolean): string => {
     )
     body = [body, ...lines].filter(Boolean).join('\n')
   }
-  if (!body && isCurrent && m.role === 'user' && m.imageUrls?.length) return IMAGE_ONLY_PLACEHOLDER
+  if (!body && isCurrent && m.role === 'user') {
+    if (m.imageUrls?.length) return IMAGE_ONLY_PLACEHOLDER
+    if (m.files) return FILE_ONLY_PLACEHOLDER
+  }
   return body
+}
+
+export interface PromptOptions {
+  /** System text after the messages' own (a tool_choice instruction, files' contents). */
+  extraSystem?: string[]
+  /** The field the conversation came in, for the 400 when nothing is left to say. */
+  field?: 'messages' | 'input'
+  /**
+   * A tool result with no history keeps its `Tool:<id>: ` label (the gateway's Responses
+   * endpoint does this; its chat endpoint sends the bare body).
+   */
+  labelLoneTool?: boolean
 }
 
 /**
  * Flattens the conversation.
  * @throws {ApiError} 400 ``Missing user message in `messages`.`` when nothing is left to say
  */
-export const buildPrompt = (messages: NormalizedMessage[], toolInstruction?: string): Prompt => {
+export const buildPrompt = (
+  messages: NormalizedMessage[],
+  { extraSystem = [], field = 'messages', labelLoneTool = false }: PromptOptions = {}
+): Prompt => {
+  const missing = () => badRequest(`Missing user message in \`${field}\`.`, field)
   const system: string[] = []
   const entries: Entry[] = []
   const currentIndex = currentTurnIndex(messages)
@@ -63,13 +86,13 @@ export const buildPrompt = (messages: NormalizedMessage[], toolInstruction?: str
     if (!body && !(m.role === 'tool' && m.toolCallId)) return
     entries.push({ role: m.role, sender: senderOf(m), body })
   })
-  if (toolInstruction) system.push(toolInstruction)
+  for (const text of extraSystem) if (text) system.push(text)
   const extraSystemPrompt = system.length ? system.join('\n\n') : undefined
 
   // The last user-or-tool *entry* (an empty last message was dropped above); else the last entry.
   let currentEntry = entries.findLastIndex((e) => e.role === 'user' || e.role === 'tool')
   if (currentEntry === -1) currentEntry = entries.length - 1
-  if (currentEntry === -1) throw badRequest('Missing user message in `messages`.', 'messages')
+  if (currentEntry === -1) throw missing()
 
   const current = entries[currentEntry]
   const history = entries.slice(0, currentEntry)
@@ -81,7 +104,9 @@ export const buildPrompt = (messages: NormalizedMessage[], toolInstruction?: str
         CURRENT_MARKER,
         `${current.sender}: ${current.body}`,
       ].join('\n')
-    : current.body
-  if (!message.trim()) throw badRequest('Missing user message in `messages`.', 'messages')
+    : labelLoneTool && current.role === 'tool'
+      ? `${current.sender}: ${current.body}`
+      : current.body
+  if (!message.trim()) throw missing()
   return { message, extraSystemPrompt, currentIndex }
 }

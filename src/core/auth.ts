@@ -8,7 +8,7 @@
  * any page it visits call the API with the user's network position or proxy session.
  */
 import { forwardedClient, isLoopback, proxyMatcher } from './client-address.ts'
-import type { RateLimitConfig, ResolvedAuth } from './config.ts'
+import type { RateLimitConfig, ResolvedAuth } from '../config.ts'
 import { ApiError } from './errors.ts'
 import { DEFAULT_SCOPES, ADMIN, declaredScopes } from './scopes.ts'
 
@@ -112,6 +112,11 @@ export interface AuthRequest {
 }
 
 export interface Caller {
+  /**
+   * Whom stored state (a response for `previous_response_id`) belongs to: every holder of the
+   * shared secret is one subject, a proxied user another each, `none` one more.
+   */
+  subject: string
   scopes: ReadonlySet<string>
   /** Holds `operator.admin`: the gateway gives owner turns its owner-only tools. */
   owner: boolean
@@ -124,11 +129,19 @@ export interface Authenticator {
   check(request: AuthRequest): Caller
 }
 
-const SHARED_SECRET_CALLER: Caller = { scopes: DEFAULT_SCOPES, owner: true }
+const SHARED_SECRET_CALLER: Caller = {
+  subject: 'shared-secret',
+  scopes: DEFAULT_SCOPES,
+  owner: true,
+}
 
 const declaredCaller = (headers: Headers, user?: string): Caller => {
   const scopes = declaredScopes(headers.get('x-openclaw-scopes'))
-  const caller: Caller = { scopes, owner: scopes.has(ADMIN) }
+  const caller: Caller = {
+    subject: user === undefined ? 'none' : `user:${user}`,
+    scopes,
+    owner: scopes.has(ADMIN),
+  }
   if (user !== undefined) caller.user = user
   return caller
 }

@@ -1,5 +1,5 @@
 /** Which agent, which session, which channel: from headers, `model` and `user`, in that order. */
-import { AGENT_ID_PATTERN, defaultAgentId, type AgentInfo } from './config.ts'
+import { AGENT_ID_PATTERN, defaultAgentId, type AgentInfo } from '../config.ts'
 import { badRequest } from './errors.ts'
 
 export interface Route {
@@ -24,7 +24,8 @@ const CHANNEL_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/
 /** The agent a `model` string names; `null` for the default agent; throws when not an agent id. */
 export const agentFromModel = (model: string): string | null => {
   const m = model.trim().toLowerCase()
-  if (m === 'openclaw' || m === 'openclaw/default') return null
+  // A blank model names no agent, as in the gateway.
+  if (m === '' || m === 'openclaw' || m === 'openclaw/default') return null
   const match = /^(?:openclaw\/|openclaw:|agent:)(.+)$/.exec(m)
   if (!match || !AGENT_ID_PATTERN.test(match[1]))
     throw badRequest(INVALID_MODEL, 'model', 'model_not_found')
@@ -74,8 +75,18 @@ export const resolveRoute = (
   model: string,
   user: string | undefined,
   agents: AgentInfo[],
-  /** No default agent: a request must name one (`agents.ownership: "explicit"`, several agents). */
-  selectionRequired = false
+  {
+    selectionRequired = false,
+    sessionPrefix = 'openai',
+    fallbackAgent,
+  }: {
+    /** The agent when the request names none (a continued response's), over the default. */
+    fallbackAgent?: string
+    /** No default agent: a request must name one (`agents.ownership: "explicit"`, several agents). */
+    selectionRequired?: boolean
+    /** What the API's own session keys start with after the agent: `openai`, `openresponses`. */
+    sessionPrefix?: string
+  } = {}
 ): Route => {
   const headerAgent = (
     headers.get('x-openclaw-agent-id') ?? headers.get('x-openclaw-agent')
@@ -85,13 +96,16 @@ export const resolveRoute = (
     agentId = checkAgent(headerAgent.toLowerCase(), agents, null)
   } else {
     const fromModel = agentFromModel(model)
-    if (fromModel === null && selectionRequired) {
+    if (fromModel === null && fallbackAgent !== undefined) {
+      agentId = fallbackAgent
+    } else if (fromModel === null && selectionRequired) {
       // Which agents could answer, so the caller can pick one (a few: the list may be long).
       const ids = agents.slice(0, 10).map((a) => a.id)
       const more = agents.length > ids.length ? ', …' : ''
       throw badRequest(`${NO_OWNER} Agents: ${ids.join(', ')}${more}.`, 'model', 'agent_required')
+    } else {
+      agentId = fromModel === null ? defaultAgentId(agents) : checkAgent(fromModel, agents, 'model')
     }
-    agentId = fromModel === null ? defaultAgentId(agents) : checkAgent(fromModel, agents, 'model')
   }
 
   let sessionKey = headers.get('x-openclaw-session-key')?.trim()
@@ -101,9 +115,9 @@ export const resolveRoute = (
     }
     if (isReserved(sessionKey)) throw badRequest(RESERVED_SESSION)
   } else if (user) {
-    sessionKey = `agent:${agentId}:openai-user:${user.toLowerCase()}`
+    sessionKey = `agent:${agentId}:${sessionPrefix}-user:${user.toLowerCase()}`
   } else {
-    sessionKey = `agent:${agentId}:openai:${crypto.randomUUID()}`
+    sessionKey = `agent:${agentId}:${sessionPrefix}:${crypto.randomUUID()}`
   }
 
   const channel = headers.get('x-openclaw-message-channel')?.trim().toLowerCase()

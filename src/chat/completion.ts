@@ -1,9 +1,8 @@
 /** Agent events → one non-stream `chat.completion` body. */
-import type { AgentEvent, AgentUsage, StopReason, ToolCall, ToolChoice } from './backend.ts'
-import { ApiError } from './errors.ts'
-import { mapUsage } from './usage.ts'
-
-export const NO_RESPONSE = 'No response from OpenClaw.'
+import type { AgentEvent, AgentUsage, StopReason, ToolCall, ToolChoice } from '../backend.ts'
+import { NO_RESPONSE } from '../core/prompt.ts'
+import { errorFromEvent, unmetToolChoice } from '../core/tools.ts'
+import { mapChatUsage } from '../core/usage.ts'
 
 /** What every answer to one request shares. */
 export interface CompletionContext {
@@ -15,25 +14,6 @@ export interface CompletionContext {
 
 export const finishReasonOf = (toolCalls: ToolCall[], stopReason?: StopReason) =>
   toolCalls.length ? 'tool_calls' : stopReason === 'length' ? 'length' : 'stop'
-
-/** A named or required `tool_choice` the agent did not honour: said after the run, as 502. */
-export const unmetToolChoice = (choice: ToolChoice | undefined, toolCalls: ToolCall[]) => {
-  if (!choice || choice === 'auto' || choice === 'none') return undefined
-  if (choice === 'required') {
-    if (toolCalls.length) return undefined
-    return new ApiError(502, 'tool_choice=required was not satisfied by the agent response')
-  }
-  // A pinned function is met only by a call to that very function.
-  const { name } = choice.function
-  if (toolCalls.some((c) => c.name === name)) return undefined
-  return new ApiError(
-    502,
-    `tool_choice required a ${name} tool call, but the agent did not produce one`
-  )
-}
-
-export const errorFromEvent = (e: Extract<AgentEvent, { type: 'error' }>) =>
-  new ApiError(e.status ?? 502, e.message, { code: e.code ?? null })
 
 /**
  * Drains the turn and builds the body.
@@ -81,6 +61,6 @@ export const buildCompletion = async (
     choices: [
       { index: 0, message, logprobs: null, finish_reason: finishReasonOf(toolCalls, stopReason) },
     ],
-    usage: mapUsage(usage),
+    usage: mapChatUsage(usage),
   }
 }

@@ -9,8 +9,10 @@ import type {
   StreamParams,
   ToolCall,
   ToolChoice,
-} from './backend.ts'
-import { badRequest } from './errors.ts'
+} from '../backend.ts'
+import { badRequest } from '../core/errors.ts'
+import { resolveToolChoice, type ToolChoiceResolution } from '../core/tools.ts'
+import { toBadRequest } from '../core/validation.ts'
 
 const ROLES = ['system', 'developer', 'user', 'assistant', 'tool', 'function'] as const
 const MISSING_USER_MESSAGE = 'Missing user message in `messages`.'
@@ -177,46 +179,8 @@ const Body = v.looseObject(
   'The request body must be a JSON object.'
 )
 
-type Issue = v.BaseIssue<unknown>
-
-/**
- * A union reports its own message; a branch that got further than a type mismatch says more.
- * A branch's issues have paths relative to the union's value, so they are made absolute here.
- */
-const innermost = (issue: Issue): Issue => {
-  const base = issue.path ?? []
-  for (const sub of issue.issues ?? []) {
-    if (sub.path?.length || sub.kind !== 'schema') {
-      return innermost({ ...sub, path: [...base, ...(sub.path ?? [])] as Issue['path'] })
-    }
-  }
-  return issue
-}
-
-const paramOf = (issue: Issue): string | null => {
-  let param = ''
-  for (const { key } of issue.path ?? []) {
-    param += typeof key === 'number' ? `[${key}]` : param ? `.${String(key)}` : String(key)
-  }
-  return param || null
-}
-
-const toBadRequest = (first: Issue) => {
-  const issue = innermost(first)
-  const param = paramOf(issue)
-  // A missing key is reported by its object schema (`object`, `loose_object`...).
-  const missing =
-    issue.kind === 'schema' && issue.type.endsWith('object') && issue.received === 'undefined'
-  if (missing) {
-    return param === 'messages'
-      ? badRequest(MISSING_USER_MESSAGE, param)
-      : badRequest(`Missing required field \`${param}\`.`, param)
-  }
-  return badRequest(issue.message, param)
-}
-
 /** The request as the app uses it, after validation. */
-export interface ChatRequest {
+export interface ChatRequest extends ToolChoiceResolution {
   /** The request's `model` string, echoed in answers; `openclaw` when absent. */
   model: string
   modelGiven: boolean
@@ -226,10 +190,6 @@ export interface ChatRequest {
   stream: boolean
   includeUsage: boolean
   user?: string
-  clientTools: ClientTool[]
-  toolChoice?: ToolChoice
-  /** The system instruction `tool_choice` adds (required or a named function). */
-  toolInstruction?: string
   streamParams: StreamParams
 }
 
@@ -311,46 +271,6 @@ const normalizeTool = (t: v.InferOutput<typeof Tool>): ClientTool => {
   return out
 }
 
-const resolveToolChoice = (
-  raw: unknown,
-  tools: ClientTool[]
-): Pick<ChatRequest, 'clientTools' | 'toolChoice' | 'toolInstruction'> => {
-  const fail = (detail: string) => badRequest(TOOLS + detail, 'tool_choice')
-  if (raw === undefined || raw === 'auto') {
-    return { clientTools: tools, toolChoice: tools.length ? 'auto' : undefined }
-  }
-  if (raw === 'none') return { clientTools: [], toolChoice: 'none' }
-  if (raw === 'required') {
-    if (!tools.length) throw fail('tool_choice=required but no tools were provided')
-    return {
-      clientTools: tools,
-      toolChoice: 'required',
-      toolInstruction: 'You must call one of the available tools before responding.',
-    }
-  }
-  if (typeof raw === 'string') throw fail('unsupported tool_choice type')
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw fail('tool_choice must be a string or object')
-  }
-  const { type, function: fn } = raw as { type?: unknown; function?: { name?: unknown } }
-  if (type !== 'function') {
-    throw fail(
-      typeof type === 'string'
-        ? `tool_choice ${type} is not supported`
-        : 'unsupported tool_choice type'
-    )
-  }
-  const name = typeof fn?.name === 'string' ? fn.name.trim() : ''
-  if (!name) throw fail('tool_choice.function.name is required')
-  const tool = tools.find((t) => t.function.name === name)
-  if (!tool) throw fail(`tool_choice requested unknown tool: ${name}`)
-  return {
-    clientTools: [tool],
-    toolChoice: { type: 'function', function: { name } },
-    toolInstruction: `You must call the ${name} tool before responding.`,
-  }
-}
-
 const validate = (body: unknown) => {
   let input = body
   if (body && typeof body === 'object') {
@@ -358,7 +278,9 @@ const validate = (body: unknown) => {
     input = Object.fromEntries(Object.entries(body).filter(([, value]) => value !== null))
   }
   const result = v.safeParse(Body, input)
-  if (!result.success) throw toBadRequest(result.issues[0])
+  if (!result.success) {
+    throw toBadRequest(result.issues[0], { messages: MISSING_USER_MESSAGE })
+  }
   return result.output
 }
 

@@ -2,7 +2,7 @@
  * Runs one turn: waits for the session's lock, drives the backend, and turns whatever happens
  * (abort, a throw, a malformed event) into the small event union the responders understand.
  */
-import type { AgentBackend, AgentEvent, AgentRunInput } from './backend.ts'
+import type { AgentBackend, AgentEvent, AgentRunInput } from '../backend.ts'
 import { ApiError } from './errors.ts'
 import { SessionLocks } from './session-lock.ts'
 import type { Turn } from './turn.ts'

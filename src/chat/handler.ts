@@ -1,0 +1,101 @@
+/**
+ * `POST /v1/chat/completions`: guard → body → validate → route → prompt → images → run →
+ * a `chat.completion`, or its SSE chunks.
+ */
+import type { Context } from 'hono'
+import type { AgentRunInput } from '../backend.ts'
+import { readJsonBody } from '../core/body.ts'
+import type { AppContext } from '../core/context.ts'
+import { ApiError, withHeaders } from '../core/errors.ts'
+import { decodeImages } from '../core/images.ts'
+import { buildPrompt } from '../core/prompt.ts'
+import { respond, respondJson } from '../core/respond.ts'
+import { WRITE } from '../core/scopes.ts'
+import { SSE_HEADERS, sseStream } from '../core/sse.ts'
+import { chatFramer } from './chunks.ts'
+import { buildCompletion, type CompletionContext } from './completion.ts'
+import { parseChatRequest } from './request.ts'
+
+export const CHAT_PATH = '/v1/chat/completions'
+
+const IMAGES_INVALID = 'Invalid image_url content in `messages`.'
+
+export const chatHandler = (ctx: AppContext, markBodyRead: (c: Context) => void) => {
+  const endpoint = ctx.config.gateway.http.endpoints.chatCompletions
+  const guarded = {
+    enabled: endpoint.enabled,
+    disabled:
+      'The OpenAI-compatible endpoint is disabled. Enable it with ' +
+      '`gateway.http.endpoints.chatCompletions.enabled: true` in the config.',
+  }
+
+  return async function chatCompletions(c: Context) {
+    const caller = ctx.guard(c, guarded, 'POST', WRITE)
+    const body = await readJsonBody(c.req.raw, endpoint.maxBodyBytes, endpoint.bodyTimeoutMs)
+    markBodyRead(c)
+    ctx.checkModelOverride(c, caller)
+    const req = parseChatRequest(body)
+    const { route, headers } = await ctx.route(c, req, 'openai')
+    try {
+      const prompt = buildPrompt(req.messages, { extraSystem: [req.toolInstruction ?? ''] })
+      const current = req.messages[prompt.currentIndex]
+      // Most turns have no image: answered without a promise.
+      const images =
+        current?.role === 'user' && current.imageUrls?.length
+          ? await decodeImages(
+              current.imageUrls,
+              endpoint,
+              {
+                invalid: IMAGES_INVALID,
+                base: `messages[${prompt.currentIndex}].content`,
+                partIndexes: req.imageParts[prompt.currentIndex] ?? [],
+              },
+              ctx.fetch
+            )
+          : []
+
+      const completion: CompletionContext = {
+        id: `chatcmpl-${crypto.randomUUID()}`,
+        created: Math.floor(Date.now() / 1000),
+        model: req.model,
+        toolChoice: req.toolChoice,
+      }
+      const input: AgentRunInput = {
+        runId: completion.id,
+        agentId: route.agentId,
+        sessionKey: route.sessionKey,
+        messageChannel: route.messageChannel,
+        message: prompt.message,
+        images,
+        messages: req.messages,
+        clientTools: req.clientTools,
+        toolChoice: req.toolChoice,
+        streamParams: req.streamParams,
+        senderIsOwner: caller.owner,
+      }
+      // Set only when present (a `delete` would turn the object into a slow dictionary).
+      if (prompt.extraSystemPrompt !== undefined) input.extraSystemPrompt = prompt.extraSystemPrompt
+      if (req.user !== undefined) input.user = req.user
+      if (route.modelOverride !== undefined) input.modelOverride = route.modelOverride
+
+      const { turn, events } = ctx.run(c, input)
+      if (!req.stream) {
+        return respondJson(c.req.raw, await buildCompletion(events, completion), 200, headers)
+      }
+      const framer = chatFramer({ ...completion, includeUsage: req.includeUsage })
+      const stream = sseStream(events, framer, {
+        heartbeatMs: endpoint.heartbeatSeconds * 1000,
+        onCancel: () => {
+          turn.abort(new ApiError(499, 'The client closed the connection.'))
+          // A body cancelled before its first read never starts the turn, whose `finally`
+          // disposes.
+          turn.dispose()
+        },
+      })
+      return respond(c.req.raw, stream, 200, { ...SSE_HEADERS, ...headers })
+    } catch (err) {
+      // An answer that fails after routing still says where the request went.
+      throw err instanceof ApiError ? withHeaders(err, headers) : err
+    }
+  }
+}

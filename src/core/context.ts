@@ -1,0 +1,163 @@
+/**
+ * What every API's handlers share, built once per app: the config, the backend and its turn
+ * runner, auth, routing, and the shutdown drain. The APIs (chat/, responses/) each turn their
+ * wire format into one `AgentRunInput` and the events back; everything around that is here.
+ */
+import type { Context } from 'hono'
+import type { AgentBackend, AgentInfo, AgentRunInput, BackendRuntime } from '../backend.ts'
+import { createBackend } from '../backends/create-backend.ts'
+import { selectionRequired, type Config, type Env, type ResolvedAuth } from '../config.ts'
+import { resolveAuth } from '../config.ts'
+import { createAuthenticator, type Caller } from './auth.ts'
+import { trustedClientAddress } from './client-address.ts'
+import { ApiError, badRequest } from './errors.ts'
+import { headerValue } from './respond.ts'
+import { resolveRoute, type Route } from './routing.ts'
+import { consoleLogger, TurnRunner, type Logger } from './run.ts'
+import { ADMIN, requireScope } from './scopes.ts'
+import { Turns, watchRequestSignal, type ClientWatch } from './turn.ts'
+
+export interface ContextOptions {
+  backend?: AgentBackend
+  env?: Env
+  auth?: ResolvedAuth
+  clientAddress?: (c: Context) => string | undefined
+  watchClient?: (c: Context) => ClientWatch
+  signal?: AbortSignal
+  logger?: Logger
+  fetch?: typeof fetch
+  backendRuntime?: BackendRuntime
+}
+
+/** An endpoint the guard checks: whether it is on, and how to turn it on. */
+export interface Endpoint {
+  enabled: boolean
+  /** The 404 when it is off. */
+  disabled: string
+}
+
+export const shuttingDown = () => new ApiError(503, 'The server is shutting down.')
+
+export type AppContext = ReturnType<typeof createContext>
+
+export const createContext = (config: Config, options: ContextOptions) => {
+  const logger = options.logger ?? consoleLogger
+  const auth = createAuthenticator(
+    options.auth ?? resolveAuth(config, options.env ?? {}),
+    config.gateway.auth.rateLimit,
+    config.gateway.http.cors.allowedOrigins
+  )
+  const backend =
+    options.backend ?? createBackend(config.backend, { logger, ...options.backendRuntime })
+  const runner = new TurnRunner(backend, logger)
+  const shutdown = options.signal
+  // Shutdown drains: new requests get 503 at once, answers in flight get `drainTimeoutMs` to
+  // finish, then every run still going is aborted (its client hears why) and the backend closes.
+  const turns = new Turns()
+  const stopRuns = () => {
+    turns.abortAll(shuttingDown())
+    backend.close?.().catch(() => {})
+  }
+  shutdown?.addEventListener(
+    'abort',
+    () => {
+      if (runner.stats().activeRuns === 0) return stopRuns()
+      const timer = setTimeout(stopRuns, config.gateway.drainTimeoutMs)
+      ;(timer as { unref?: () => void }).unref?.()
+    },
+    { once: true }
+  )
+
+  const peerAddress = options.clientAddress ?? (() => undefined)
+  const clientAddress = trustedClientAddress(peerAddress, config.gateway.trustedProxies)
+  const authenticate = (c: Context): Caller =>
+    auth.check({ headers: c.req.raw.headers, peer: peerAddress(c), client: clientAddress(c) })
+
+  // The configured list needs no await: most requests take this path.
+  const agents = (): AgentInfo[] | Promise<AgentInfo[]> =>
+    backend.listAgents ? backend.listAgents() : config.agents.list
+
+  return {
+    config,
+    logger,
+    backend,
+    runner,
+    fetch: options.fetch,
+    authenticate,
+    agents,
+
+    /**
+     * The checks before a body is read, in the gateway's order: the endpoint is on, the method,
+     * not shutting down, auth, then the scope.
+     */
+    guard(c: Context, endpoint: Endpoint, method: string | string[], scope: string): Caller {
+      if (!endpoint.enabled)
+        throw new ApiError(404, endpoint.disabled, { code: 'endpoint_disabled' })
+      const methods = typeof method === 'string' ? [method] : method
+      if (!methods.includes(c.req.method)) {
+        const allow = methods.join(', ')
+        throw new ApiError(
+          405,
+          `Method ${c.req.method} is not allowed; use ${methods.join(' or ')}.`,
+          {
+            headers: { allow },
+            code: 'method_not_allowed',
+          }
+        )
+      }
+      if (shutdown?.aborted) throw shuttingDown()
+      const caller = authenticate(c)
+      requireScope(caller.scopes, scope)
+      return caller
+    },
+
+    /**
+     * Choosing the provider model (`x-openclaw-model`) is an admin's call (a shared secret always
+     * is one). Checked once the body is read, before it is validated, as the gateway does.
+     * @throws {ApiError} 403 `missing scope: operator.admin`
+     */
+    checkModelOverride(c: Context, caller: Caller): void {
+      if (c.req.header('x-openclaw-model')?.trim()) requireScope(caller.scopes, ADMIN)
+    },
+
+    /**
+     * Checks that the backend can take the turn, then resolves its agent and session.
+     * @throws {ApiError} 400 for client tools the backend cannot take, an invalid model, an
+     *   unknown agent, a reserved session key
+     */
+    async route(
+      c: Context,
+      request: { model: string; user?: string; clientTools: unknown[] },
+      sessionPrefix: string,
+      fallbackAgent?: string
+    ): Promise<{ route: Route; headers: Record<string, string> }> {
+      if (request.clientTools.length && backend.capabilities?.clientTools === false) {
+        throw badRequest(
+          `Client tools are not available with the ${backend.name ?? 'configured'} backend: ` +
+            'it cannot pass them to the agent. Leave out `tools`, or send `tool_choice: "none"`.',
+          'tools',
+          'unsupported_parameter'
+        )
+      }
+      const known = await agents()
+      const route = resolveRoute(c.req.raw.headers, request.model, request.user, known, {
+        selectionRequired: selectionRequired(config, known),
+        sessionPrefix,
+        fallbackAgent,
+      })
+      const headers = {
+        'x-openclaw-agent-id': route.agentId,
+        // A key made from `user` may hold anything (`josé`, a newline): it is sent percent-encoded.
+        'x-openclaw-session-key': headerValue(route.sessionKey),
+      }
+      return { route, headers }
+    },
+
+    /** Starts a turn: its abort follows the client, the run timeout and the shutdown. */
+    run(c: Context, input: AgentRunInput) {
+      const watch = options.watchClient?.(c) ?? watchRequestSignal(c.req.raw.signal)
+      const turn = turns.create(watch, config.agents.defaults.timeoutSeconds)
+      return { turn, events: runner.run(input, turn) }
+    },
+  }
+}

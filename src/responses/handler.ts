@@ -1,0 +1,230 @@
+/**
+ * `POST /v1/responses`: guard → body → validate → the previous response → route → items →
+ * media → prompt → run → a Response object, or its SSE events; and `GET` / `DELETE
+ * /v1/responses/{id}` for what was stored.
+ */
+import type { Context } from 'hono'
+import type { AgentRunInput, ImageInput, NormalizedMessage } from '../backend.ts'
+import type { Caller } from '../core/auth.ts'
+import { readJsonBody } from '../core/body.ts'
+import type { AppContext } from '../core/context.ts'
+import { ApiError, badRequest, withHeaders } from '../core/errors.ts'
+import { decodeFiles } from '../core/files.ts'
+import { decodeImages } from '../core/images.ts'
+import { buildPrompt } from '../core/prompt.ts'
+import { headerValue, respond, respondJson } from '../core/respond.ts'
+import { READ, WRITE } from '../core/scopes.ts'
+import { SSE_HEADERS, sseStream } from '../core/sse.ts'
+import { responsesFramer } from './events.ts'
+import { toConversation, type InputItem, type Media } from './items.ts'
+import { parseResponsesRequest } from './request.ts'
+import { ResponseBuilder } from './response.ts'
+import { memoryResponseStore, type ResponseStore, type StoredResponse } from './store.ts'
+
+export const RESPONSES_PATH = '/v1/responses'
+
+const notFound = (id: string) =>
+  new ApiError(404, `Response with id '${id.slice(0, 100)}' not found.`, { code: 'not_found' })
+
+/** What OpenAI answers for an unknown, expired or foreign `previous_response_id`. */
+const previousNotFound = (id: string) =>
+  badRequest(
+    `Previous response with id '${id.slice(0, 100)}' not found.`,
+    'previous_response_id',
+    'previous_response_not_found'
+  )
+
+/** A stored output item as an input item again (`item_reference`). */
+const asInput = (item: Record<string, unknown>): InputItem =>
+  (item.type === 'message' ? { ...item, role: 'assistant' } : item) as InputItem
+
+export const responsesHandlers = (
+  ctx: AppContext,
+  markBodyRead: (c: Context) => void,
+  store: ResponseStore = memoryResponseStore({
+    maxResponses: ctx.config.gateway.http.endpoints.responses.retention.maxResponses,
+    ttlMs: ctx.config.gateway.http.endpoints.responses.retention.ttlSeconds * 1000,
+  })
+) => {
+  const endpoint = ctx.config.gateway.http.endpoints.responses
+  const guarded = {
+    enabled: endpoint.enabled,
+    disabled:
+      'The Responses endpoint is disabled. Enable it with ' +
+      '`gateway.http.endpoints.responses.enabled: true` in the config.',
+  }
+
+  /** A stored response, if it is the caller's. */
+  const own = async (id: string, caller: Caller) => {
+    const stored = await store.get(id)
+    return stored && stored.subject === caller.subject ? stored : undefined
+  }
+
+  /** The items `item_reference`s point at, among the caller's stored responses. */
+  const referenced = async (items: InputItem[], caller: Caller) => {
+    const found = new Map<string, InputItem>()
+    for (const item of items) {
+      const id = (item as { id?: unknown }).id
+      if (item.type !== 'item_reference' || typeof id !== 'string') continue
+      const hit = await store.item(id)
+      if (hit && hit.owner.subject === caller.subject) found.set(id, asInput(hit.item))
+    }
+    return found
+  }
+
+  /** The current user turn's images and files, decoded; files become system-prompt blocks. */
+  const media = async (item: number, m: Media) => {
+    const base = `input[${item}].content`
+    const images: ImageInput[] = m.imageUrls.length
+      ? await decodeImages(
+          m.imageUrls,
+          endpoint,
+          {
+            invalid: 'Invalid input_image content in `input`.',
+            base,
+            partIndexes: m.imageParts,
+          },
+          ctx.fetch
+        )
+      : []
+    const files = m.files.length
+      ? await decodeFiles(m.files, endpoint.files, (i) => `${base}[${m.fileParts[i]}]`, ctx.fetch)
+      : []
+    return { images, files }
+  }
+
+  const create = async function createResponse(c: Context) {
+    const caller = ctx.guard(c, guarded, 'POST', WRITE)
+    const body = await readJsonBody(c.req.raw, endpoint.maxBodyBytes, endpoint.bodyTimeoutMs)
+    markBodyRead(c)
+    ctx.checkModelOverride(c, caller)
+    const req = parseResponsesRequest(body)
+
+    let previous: StoredResponse | undefined
+    if (req.previousResponseId) {
+      previous = await own(req.previousResponseId, caller)
+      if (!previous) throw previousNotFound(req.previousResponseId)
+    }
+    const { route, headers } = await ctx.route(c, req, 'openresponses', previous?.agentId)
+    try {
+      if (previous) {
+        if (previous.agentId !== route.agentId) {
+          throw badRequest(
+            `Previous response '${req.previousResponseId}' was made by agent ` +
+              `'${previous.agentId}', not '${route.agentId}'.`,
+            'previous_response_id'
+          )
+        }
+        const explicit = c.req.header('x-openclaw-session-key')?.trim()
+        if (explicit && explicit !== previous.sessionKey) {
+          throw badRequest(
+            `Previous response '${req.previousResponseId}' belongs to another session than ` +
+              '`x-openclaw-session-key` names.',
+            'previous_response_id'
+          )
+        }
+        // The earlier response's session goes on, whatever `user` says.
+        route.sessionKey = previous.sessionKey
+        headers['x-openclaw-session-key'] = headerValue(previous.sessionKey)
+      }
+      const refs = await referenced(req.items, caller)
+      const conversation = toConversation(req.items, (id) => refs.get(id))
+      if (conversation.urlParts > endpoint.maxUrlParts) {
+        throw badRequest(
+          `At most ${endpoint.maxUrlParts} images and files may be given by URL per request.`,
+          'input'
+        )
+      }
+      const messages: NormalizedMessage[] = req.instructions
+        ? [{ role: 'system', text: req.instructions }, ...conversation.messages]
+        : conversation.messages
+      const offset = messages.length - conversation.messages.length
+      // The current turn: the last user message or tool output. Only a user message's media count.
+      const current = messages.findLastIndex((m) => m.role === 'user' || m.role === 'tool')
+      const origin = current === -1 ? undefined : conversation.origins[current - offset]
+      const decoded =
+        origin && messages[current].role === 'user'
+          ? await media(origin.item, origin.media)
+          : { images: [], files: [] }
+      if (decoded.files.length)
+        messages[current] = { ...messages[current], files: decoded.files.length }
+      const prompt = buildPrompt(messages, {
+        extraSystem: [req.toolInstruction ?? '', ...decoded.files],
+        field: 'input',
+        labelLoneTool: true,
+      })
+
+      const id = `resp_${crypto.randomUUID().replaceAll('-', '')}`
+      const input: AgentRunInput = {
+        runId: id,
+        agentId: route.agentId,
+        sessionKey: route.sessionKey,
+        messageChannel: route.messageChannel,
+        message: prompt.message,
+        images: decoded.images,
+        messages,
+        clientTools: req.clientTools,
+        toolChoice: req.toolChoice,
+        streamParams: req.streamParams,
+        senderIsOwner: caller.owner,
+      }
+      if (prompt.extraSystemPrompt !== undefined) input.extraSystemPrompt = prompt.extraSystemPrompt
+      if (req.user !== undefined) input.user = req.user
+      if (route.modelOverride !== undefined) input.modelOverride = route.modelOverride
+
+      const builder = new ResponseBuilder({
+        id,
+        createdAt: Math.floor(Date.now() / 1000),
+        request: req,
+        previousResponseId: req.previousResponseId ?? null,
+      })
+      const keep = () => {
+        if (!req.store) return
+        const value = {
+          response: builder.resource(),
+          subject: caller.subject,
+          agentId: route.agentId,
+          sessionKey: route.sessionKey,
+        }
+        store.put(id, value).catch((err) => ctx.logger.error(`could not store ${id}`, err))
+      }
+
+      const { turn, events } = ctx.run(c, input)
+      if (!req.stream) {
+        for await (const event of events) builder.apply(event)
+        if (!builder.finished) builder.apply({ type: 'done' })
+        if (builder.failure) throw builder.failure
+        keep()
+        return respondJson(c.req.raw, builder.resource(), 200, headers)
+      }
+      const stream = sseStream(events, responsesFramer(builder, keep), {
+        heartbeatMs: endpoint.heartbeatSeconds * 1000,
+        onCancel: () => {
+          turn.abort(new ApiError(499, 'The client closed the connection.'))
+          turn.dispose()
+        },
+      })
+      return respond(c.req.raw, stream, 200, { ...SSE_HEADERS, ...headers })
+    } catch (err) {
+      // An answer that fails after routing still says where the request went.
+      throw err instanceof ApiError ? withHeaders(err, headers) : err
+    }
+  }
+
+  const byId = async function responseById(c: Context) {
+    const caller = ctx.guard(c, guarded, ['GET', 'DELETE'], c.req.method === 'GET' ? READ : WRITE)
+    const id = c.req.param('id') ?? ''
+    if (c.req.method === 'DELETE') {
+      if (!(await own(id, caller)) || !(await store.delete(id))) throw notFound(id)
+      return respondJson(c.req.raw, { id, object: 'response', deleted: true })
+    }
+    if (c.req.query('stream') === 'true') {
+      throw badRequest('Streaming a stored response again is not supported.', 'stream')
+    }
+    const stored = await own(id, caller)
+    if (!stored) throw notFound(id)
+    return respondJson(c.req.raw, stored.response)
+  }
+
+  return { create, byId }
+}
