@@ -156,14 +156,16 @@ const closeServer = (server: Server, graceMs = 5_000) =>
 
 type RequestListener = (req: IncomingMessage, res: ServerResponse) => void
 
-/** The paths the app answers when mounted: the chat route and the model list. */
+/** The paths the app answers when mounted: both APIs and the model list. */
 export const defaultMountMatch = (pathname: string) =>
   pathname === '/v1/chat/completions' ||
+  pathname === '/v1/responses' ||
+  pathname.startsWith('/v1/responses/') ||
   pathname === '/v1/models' ||
   pathname.startsWith('/v1/models/')
 
 export interface MountOptions {
-  /** Which paths go to the app (default: `/v1/chat/completions`, `/v1/models[/…]`). */
+  /** Which paths go to the app (default: chat, `/v1/responses[/…]`, `/v1/models[/…]`). */
   match?: (pathname: string) => boolean
   /** Bounds of the lingering close after an early answer (see `ListenerOptions`). */
   linger?: LingerBounds
