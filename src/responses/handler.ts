@@ -162,7 +162,14 @@ export const responsesHandlers = (
         messageChannel: route.messageChannel,
         message: prompt.message,
         images: decoded.images,
-        messages,
+        // Backends that keep roles get the files' text as a system message before the turn.
+        messages: decoded.files.length
+          ? [
+              ...messages.slice(0, current),
+              { role: 'system', text: decoded.files.join('\n\n') },
+              ...messages.slice(current),
+            ]
+          : messages,
         clientTools: req.clientTools,
         toolChoice: req.toolChoice,
         streamParams: req.streamParams,
