@@ -161,7 +161,7 @@ const content = (chunks: any[]) =>
     .filter((c) => c.choices?.[0]?.delta?.content !== undefined)
     .map((c) => c.choices[0].delta.content as string)
 
-describe('responses', () => {
+describe('chat answers', () => {
   let server: TestServer
   const logged: string[] = []
   before(async () => {
