@@ -212,7 +212,10 @@ describe('the CLI', () => {
   it('serves examples/local.json5 with the documented default token', async () => {
     const cli = await serveCli(EXAMPLE)
     try {
-      assert.match(cli.startup, /chat completions: enabled, auth: token, backend: echo/)
+      assert.match(
+        cli.startup,
+        /chat completions: enabled, responses: enabled, auth: token, backend: echo/
+      )
       const body = { model: 'openclaw/beta', ...userMessage('hi') }
       const res = await ask(cli.url, 'local-dev-token', body)
       assert.equal(res.status, 200)

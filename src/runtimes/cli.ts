@@ -33,7 +33,8 @@ export interface CliRuntime {
 
 const USAGE = `Usage: gateway-chat-completions serve [--config FILE] [--port N] [--host ADDR]
 
-Serves an OpenAI-compatible POST /v1/chat/completions in front of an agent runtime.
+Serves OpenAI-compatible POST /v1/chat/completions and /v1/responses in front of an agent
+runtime.
 
 Options:
   --config FILE   JSON5 config (default: $OPENCLAW_CONFIG_PATH, else ~/.openclaw/openclaw.json)
@@ -120,10 +121,12 @@ export const runCli = async (argv: string[], runtime: CliRuntime): Promise<void>
     throw err
   }
 
-  const enabled = config.gateway.http.endpoints.chatCompletions.enabled
+  const { chatCompletions, responses } = config.gateway.http.endpoints
+  const state = (on: boolean) => (on ? 'enabled' : 'disabled')
   console.log(
     `gateway-chat-completions listening on ${listening.url} ` +
-      `(chat completions: ${enabled ? 'enabled' : 'disabled'}, auth: ${mode}, backend: ${config.backend.type})`
+      `(chat completions: ${state(chatCompletions.enabled)}, ` +
+      `responses: ${state(responses.enabled)}, auth: ${mode}, backend: ${config.backend.type})`
   )
   if (mode === 'none' && !LOOPBACK_HOSTS.includes(hostname)) {
     console.warn(
