@@ -733,3 +733,130 @@ describe('the openai SDK → our server → the openai backend', () => {
     )
   })
 })
+
+describe('the openai backend behind the Responses API', () => {
+  let fake: Fake
+  let server: TestServer
+  before(async () => {
+    fake = await fakeUpstream()
+    server = await startServer({
+      config: {
+        gateway: { http: { endpoints: { responses: { enabled: true } } } },
+        backend: { type: 'openai', baseUrl: fake.baseUrl, model: 'm', apiKey: SECRET },
+      } as ConfigInput,
+    })
+  })
+  after(async () => {
+    await server.close()
+    await fake.close()
+  })
+
+  const create = (body: unknown) =>
+    fetch(`${server.url}/v1/responses`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    })
+
+  it('sends the items upstream as chat messages, roles and tool calls kept', async () => {
+    const res = await create({
+      model: 'openclaw',
+      instructions: 'Be brief.',
+      max_output_tokens: 40,
+      tools: [{ type: 'function', name: 'get_weather', parameters: WEATHER.function.parameters }],
+      input: [
+        { role: 'developer', content: 'Use French.' },
+        { role: 'user', content: [{ type: 'input_text', text: 'weather in Paris?' }] },
+        {
+          type: 'function_call',
+          call_id: 'call_9',
+          name: 'get_weather',
+          arguments: '{"city":"Paris"}',
+        },
+        { type: 'function_call_output', call_id: 'call_9', output: 'sunny' },
+      ],
+    })
+    const body = await res.json()
+    assert.equal(res.status, 200, JSON.stringify(body))
+    const sent = fake.last().body
+    assert.equal(fake.last().url, '/v1/chat/completions')
+    assert.deepEqual(sent.messages, [
+      { role: 'system', content: 'Be brief.' },
+      { role: 'system', content: 'Use French.' },
+      { role: 'user', content: 'weather in Paris?' },
+      {
+        role: 'assistant',
+        content: null,
+        tool_calls: [
+          {
+            id: 'call_9',
+            type: 'function',
+            function: { name: 'get_weather', arguments: '{"city":"Paris"}' },
+          },
+        ],
+      },
+      { role: 'tool', tool_call_id: 'call_9', content: 'sunny' },
+    ])
+    assert.equal(sent.max_tokens, 40)
+    assert.deepEqual(
+      sent.tools.map((t: any) => t.function.name),
+      ['get_weather']
+    )
+    assert.equal(body.output[0].content[0].text, `answer ${fake.requests.length}`)
+  })
+
+  it('turns the upstream tool calls into function_call items', async () => {
+    fake.next(toolCallStream)
+    const res = await create({ tools: [WEATHER], input: 'weather?' })
+    const body = await res.json()
+    assert.equal(res.status, 200, JSON.stringify(body))
+    assert.deepEqual(
+      body.output.map((i: any) => [i.type, i.call_id, i.name, i.arguments]),
+      [
+        ['function_call', 'call_1', 'get_weather', '{"city":"Paris"}'],
+        ['function_call', 'call_2', 'get_time', '{}'],
+      ]
+    )
+    assert.deepEqual(body.usage.input_tokens, 7)
+  })
+
+  it('remembers the conversation for previous_response_id', async () => {
+    const first = await (await create({ input: 'my name is Ada' })).json()
+    await (await create({ previous_response_id: first.id, input: 'what is my name?' })).json()
+    assert.deepEqual(
+      fake.last().body.messages.map((m: any) => [m.role, m.content]),
+      [
+        ['user', 'my name is Ada'],
+        ['assistant', first.output[0].content[0].text],
+        ['user', 'what is my name?'],
+      ]
+    )
+  })
+
+  it('gives a text file to the model as a system message before the turn', async () => {
+    await (
+      await create({
+        input: [
+          {
+            role: 'user',
+            content: [
+              { type: 'input_text', text: 'summarise' },
+              {
+                type: 'input_file',
+                filename: 'a.txt',
+                file_data: `data:text/plain;base64,${btoa('file text')}`,
+              },
+            ],
+          },
+        ],
+      })
+    ).json()
+    const [system, turn] = fake.last().body.messages
+    assert.equal(system.role, 'system')
+    assert.match(
+      system.content,
+      /^<file name="a\.txt">[\s\S]*\nfile text\n<<<END_EXTERNAL_UNTRUSTED_CONTENT/
+    )
+    assert.deepEqual(turn, { role: 'user', content: 'summarise' })
+  })
+})

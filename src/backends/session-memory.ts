@@ -17,8 +17,9 @@ export interface SessionMemoryOptions {
   now?: () => number
 }
 
-// `agent:<id>:openai:<uuid>` is what routing makes for a request with neither `user` nor a session
-// header: a new key per call, so remembering it would only fill memory.
+// `agent:<id>:openai:<uuid>` is what routing makes for a chat request with neither `user` nor a
+// session header: a new key per call, so remembering it would only fill memory. (A Responses
+// request's `…:openresponses:<uuid>` is remembered: `previous_response_id` continues it.)
 const STATELESS =
   /^agent:[^:]+:openai:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
