@@ -31,6 +31,24 @@ describe('the Workers entry reads its config from bindings', () => {
     assert.equal(res.status, 404)
   })
 
+  it('turns the Responses endpoint on with OPENCLAW_RESPONSES_ENABLED', async () => {
+    const env = { ...base, OPENCLAW_RESPONSES_ENABLED: 'true' }
+    const res = await worker.fetch(
+      new Request('http://worker/v1/responses', {
+        method: 'POST',
+        headers: { authorization: 'Bearer secret' },
+        body: JSON.stringify({ input: 'hi from a worker' }),
+      }),
+      env,
+      {}
+    )
+    assert.equal(res.status, 200)
+    assert.equal((await res.json()).output[0].content[0].text, 'hi from a worker')
+    const off = await call({ ...base, OPENCLAW_RESPONSES_ENABLED: 'no' }, '/v1/responses/resp_x')
+    assert.equal(off.status, 404)
+    assert.match((await off.json()).error.message, /responses\.enabled: true/)
+  })
+
   it('lets the separate bindings win over OPENCLAW_CONFIG', async () => {
     const config = { agents: { list: [{ id: 'other' }] }, gateway: { auth: { mode: 'none' } } }
     const res = await call({ ...base, OPENCLAW_CONFIG: JSON.stringify(config) }, '/v1/models', 'x')

@@ -4,7 +4,8 @@
  *
  * Bindings:
  * - `OPENCLAW_CONFIG`: a whole config (JSON text or a JSON var), optional; the ones below win
- * - `OPENCLAW_CHAT_COMPLETIONS_ENABLED`: `"true"` turns the endpoint on
+ * - `OPENCLAW_CHAT_COMPLETIONS_ENABLED`: `"true"` turns the chat endpoint on
+ * - `OPENCLAW_RESPONSES_ENABLED`: `"true"` turns the Responses endpoint on
  * - `OPENCLAW_AUTH_MODE`: `token` | `password` | `none`
  * - `OPENCLAW_GATEWAY_TOKEN` / `OPENCLAW_GATEWAY_PASSWORD`: the secret (`wrangler secret put`)
  * - `OPENCLAW_AGENTS`: agent ids, comma-separated; the first is the default
@@ -31,11 +32,15 @@ const json = (name: string, value: unknown): unknown => {
 export const configFromBindings = (env: WorkerBindings): ConfigInput => {
   const config = (json('OPENCLAW_CONFIG', env.OPENCLAW_CONFIG) ?? {}) as Record<string, any>
   config.gateway ??= {}
-  if (env.OPENCLAW_CHAT_COMPLETIONS_ENABLED !== undefined) {
+  for (const [binding, key] of [
+    ['OPENCLAW_CHAT_COMPLETIONS_ENABLED', 'chatCompletions'],
+    ['OPENCLAW_RESPONSES_ENABLED', 'responses'],
+  ] as const) {
+    if (env[binding] === undefined) continue
     const endpoints = ((config.gateway.http ??= {}).endpoints ??= {})
-    endpoints.chatCompletions = {
-      ...endpoints.chatCompletions,
-      enabled: String(env.OPENCLAW_CHAT_COMPLETIONS_ENABLED).trim().toLowerCase() === 'true',
+    endpoints[key] = {
+      ...endpoints[key],
+      enabled: String(env[binding]).trim().toLowerCase() === 'true',
     }
   }
   if (env.OPENCLAW_AUTH_MODE !== undefined) {
