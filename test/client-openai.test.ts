@@ -251,6 +251,33 @@ describe('the openai SDK', () => {
     assert.equal(err.code, 'model_not_found')
   })
 
+  it('does not retry a failed turn, even with the SDK retrying by default', async () => {
+    let runs = 0
+    const counted = await startServer({
+      backend: {
+        name: 'counting',
+        async *run() {
+          runs++
+          yield { type: 'error', message: 'the agent failed', status: 502 }
+        },
+      },
+    })
+    try {
+      // The SDK's default: 2 retries of a 5xx, unless the answer says `x-should-retry: false`.
+      const sdk = client(counted, { maxRetries: 2 })
+      await assert.rejects(
+        sdk.chat.completions.create({
+          model: 'openclaw',
+          messages: [{ role: 'user', content: 'x' }],
+        }),
+        (err) => err instanceof OpenAI.InternalServerError && err.status === 502
+      )
+      assert.equal(runs, 1)
+    } finally {
+      await counted.close()
+    }
+  })
+
   it('routes to the agent named by an x-openclaw-agent-id default header', async () => {
     const beta = client(server, { defaultHeaders: { 'x-openclaw-agent-id': 'beta' } })
     const { data, response } = await beta.chat.completions

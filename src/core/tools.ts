@@ -63,21 +63,33 @@ export const resolveToolChoice = (raw: unknown, tools: ClientTool[]): ToolChoice
 export const holdsText = (choice: ToolChoice | undefined) =>
   choice !== undefined && choice !== 'auto' && choice !== 'none'
 
+/**
+ * A failed turn is not retried by the client's SDK (the `openai` SDKs honour `x-should-retry`):
+ * the agent already ran, with whatever its tools did, and another run costs as much again. Only
+ * a rate limit or an unavailable upstream, which say to come back later, are left retryable.
+ */
+const runFailure = (status: number, message: string, code: string | null = null) =>
+  new ApiError(status, message, {
+    code,
+    headers: status === 429 || status === 503 ? {} : { 'x-should-retry': 'false' },
+  })
+
 /** A named or required `tool_choice` the agent did not honour: said after the run, as 502. */
 export const unmetToolChoice = (choice: ToolChoice | undefined, toolCalls: ToolCall[]) => {
   if (!choice || choice === 'auto' || choice === 'none') return undefined
   if (choice === 'required') {
     if (toolCalls.length) return undefined
-    return new ApiError(502, 'tool_choice=required was not satisfied by the agent response')
+    return runFailure(502, 'tool_choice=required was not satisfied by the agent response')
   }
   // A pinned function is met only by a call to that very function.
   const { name } = choice.function
   if (toolCalls.some((c) => c.name === name)) return undefined
-  return new ApiError(
+  return runFailure(
     502,
     `tool_choice required a ${name} tool call, but the agent did not produce one`
   )
 }
 
+/** The error a failed turn answers with (before its first byte; after, the stream says it). */
 export const errorFromEvent = (e: Extract<AgentEvent, { type: 'error' }>) =>
-  new ApiError(e.status ?? 502, e.message, { code: e.code ?? null })
+  runFailure(e.status ?? 502, e.message, e.code ?? null)
