@@ -1,9 +1,9 @@
 /**
  * Starts the real OpenClaw gateway (installed by `setup.mjs`) offline on loopback, with a fresh
- * state folder, token auth with a throwaway token, the `/v1/chat/completions` endpoint on, one
- * agent `main`, and the mock provider as its only model. Nothing it does leaves the machine:
- * catalog refresh, update checks, mDNS/Bonjour and channels are off, and HOME points into the
- * state folder.
+ * state folder, token auth with a throwaway token, the `/v1/chat/completions` and `/v1/responses`
+ * endpoints on, one agent `main`, and the mock provider as its only model. Nothing it does leaves
+ * the machine: catalog refresh, update checks, mDNS/Bonjour and channels are off, and HOME points
+ * into the state folder.
  */
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -82,7 +82,7 @@ export const gatewayConfig = ({ port, token, mockUrl, logFile, auth, agents }) =
     port,
     bind: 'loopback',
     auth: auth ?? { mode: 'token', token },
-    http: { endpoints: { chatCompletions: { enabled: true } } },
+    http: { endpoints: { chatCompletions: { enabled: true }, responses: { enabled: true } } },
   },
   update: { checkOnStart: false },
   discovery: { mdns: { mode: 'off' } },

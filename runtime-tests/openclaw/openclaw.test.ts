@@ -7,6 +7,9 @@
  * and errors; where our contract differs on purpose (ids `chatcmpl-` vs `chatcmpl_`, the role
  * chunk, `content: null` for a tool call, the error envelope), each side is held to its own form.
  *
+ * The Responses API is compared the same way: the gateway's own `/v1/responses` against ours with
+ * the gateway backend (see the second `describe`).
+ *
  * `npm run test:openclaw` installs, then runs this file. Not part of `npm test` (it needs the
  * install, and the gateway takes ~8-20 s to start).
  */
@@ -50,17 +53,24 @@ const sides: Record<Side['name'], Side> = {
 }
 const tag = Date.now().toString(36)
 
-const post = (side: Side, body: unknown, headers: Record<string, string> = {}) =>
-  fetch(`${side.url}/v1/chat/completions`, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${side.token}`,
-      'content-type': 'application/json',
-      ...headers,
-    },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(60_000),
-  })
+const send =
+  (path: string) =>
+  (side: Side, body: unknown, headers: Record<string, string> = {}) =>
+    fetch(`${side.url}${path}`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${side.token}`,
+        'content-type': 'application/json',
+        ...headers,
+      },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(60_000),
+    })
+
+/** POSTs to each side's `/v1/chat/completions`. */
+const post = send('/v1/chat/completions')
+/** POSTs to each side's `/v1/responses`. */
+const postResponses = send('/v1/responses')
 
 const user = (content: string) => [{ role: 'user', content }]
 
@@ -236,6 +246,7 @@ before(async () => {
   try {
     ours = await startServer({
       config: {
+        gateway: { http: { endpoints: { responses: { enabled: true } } } },
         agents: { list: [{ id: 'main', default: true }] },
         backend: {
           type: 'gateway',
@@ -270,6 +281,25 @@ after(async () => {
   await mock?.close()
   if (scratch) rmSync(scratch, { recursive: true, force: true })
 })
+
+// An upstream 400: the gateway's HTTP endpoint runs the agent in-process and answers with the
+// provider's own status and message. Over the WebSocket the `agent` request fails with only
+// {code: UNAVAILABLE, message: <the gateway's summary>}: the upstream status and text do not
+// cross, so ours answers 502 with the summary. Both refuse the turn, without any content.
+const UPSTREAM_400 = {
+  gateway: {
+    status: 400,
+    type: 'invalid_request_error',
+    message: '400 mock upstream rejected request',
+  },
+  ours: {
+    status: 502,
+    type: 'api_error',
+    message: 'LLM request failed: provider rejected the request schema or tool payload.',
+  },
+}
+
+const RESERVED = '`x-openclaw-session-key` cannot use reserved internal session namespaces.'
 
 describe('the same requests through the real gateway and through ours', () => {
   each('ours', 'the first turn right after the gateway started', async () => {
@@ -459,23 +489,6 @@ describe('the same requests through the real gateway and through ours', () => {
     assert.deepEqual(JSON.parse(s.calls[0].arguments), { city: 'Paris' })
   })
 
-  // An upstream 400: the gateway's HTTP endpoint runs the agent in-process and answers with the
-  // provider's own status and message. Over the WebSocket the `agent` request fails with only
-  // {code: UNAVAILABLE, message: <the gateway's summary>}: the upstream status and text do not
-  // cross, so ours answers 502 with the summary. Both refuse the turn, without any content.
-  const UPSTREAM_400 = {
-    gateway: {
-      status: 400,
-      type: 'invalid_request_error',
-      message: '400 mock upstream rejected request',
-    },
-    ours: {
-      status: 502,
-      type: 'api_error',
-      message: 'LLM request failed: provider rejected the request schema or tool payload.',
-    },
-  }
-
   both('an upstream 400 fails the turn with an error', async (side) => {
     const res = await post(side, { model: 'openclaw', messages: user('please MOCK_400') })
     const expected = UPSTREAM_400[side.name]
@@ -504,8 +517,6 @@ describe('the same requests through the real gateway and through ours', () => {
     const err = await error(side, res, 400, /nosuchagent/)
     assert.equal(err.type, 'invalid_request_error')
   })
-
-  const RESERVED = '`x-openclaw-session-key` cannot use reserved internal session namespaces.'
 
   both('reserved session keys, agent harnesses included, are a 400', async (side) => {
     for (const key of [
@@ -589,6 +600,543 @@ describe('the same requests through the real gateway and through ours', () => {
 
   // Not compared: an upstream 500. The gateway retries it 8 times with backoff and answers 502
   // only after ~80 s (recorded in the live notes), too slow for CI.
+})
+
+/**
+ * The Responses API: the same requests to the gateway's own `/v1/responses` and to ours with the
+ * gateway backend. Content, usage, sessions and the order of stream events must match. Where our
+ * contract differs on purpose (README "The Responses API"), each side is held to its own form:
+ * ids (`resp_<uuid>` vs `resp_<32 hex>`), `sequence_number` on each of our events (the gateway's
+ * have none), `annotations: []` and `logprobs: []` on our text parts and deltas, the spec's full
+ * Response object (the gateway sends 7 of its fields), our error envelope, `previous_response_id`
+ * misses (the gateway ignores them, we answer 400), and client tools (a 400 through ours).
+ */
+describe('the Responses API through the real gateway and through ours', () => {
+  /** Each side's Response id. */
+  const RESPONSE_ID = { gateway: /^resp_[0-9a-f-]{36}$/, ours: /^resp_[0-9a-f]{32}$/ }
+
+  /** The only fields of the gateway's Response object (`error` and `incomplete_details` aside). */
+  const GATEWAY_FIELDS = ['created_at', 'id', 'model', 'object', 'output', 'status', 'usage']
+
+  /** The mock's usage (prompt 10, completion 5, total 15), as both count it for this API. */
+  const USAGE = {
+    input_tokens: 10,
+    input_tokens_details: { cached_tokens: 0, cache_write_tokens: 0 },
+    output_tokens: 5,
+    output_tokens_details: { reasoning_tokens: 0 },
+    total_tokens: 15,
+  }
+  const NO_USAGE = {
+    input_tokens: 0,
+    input_tokens_details: { cached_tokens: 0, cache_write_tokens: 0 },
+    output_tokens: 0,
+    output_tokens_details: { reasoning_tokens: 0 },
+    total_tokens: 0,
+  }
+
+  const WEATHER_TOOL = {
+    type: 'function',
+    name: 'get_weather',
+    description: 'weather',
+    parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+  }
+
+  /** Ours' documented extras, checked and left out: `annotations: []` and `logprobs: []`. */
+  const withoutExtras = (value: unknown): any =>
+    JSON.parse(
+      JSON.stringify(value, (key, v) => {
+        if (key !== 'annotations' && key !== 'logprobs') return v
+        assert.deepEqual(v, [], `${key} is always empty`)
+        return undefined
+      })
+    )
+
+  /** A Response object's fields that both sides have, its ids replaced. */
+  const core = (response: any) => {
+    const out: Record<string, unknown> = {
+      status: response.status,
+      model: response.model,
+      output: withoutExtras(response.output).map((item: any) => ({ ...item, id: '<id>' })),
+      usage: response.usage,
+    }
+    if (response.error) out.error = response.error
+    return out
+  }
+
+  /**
+   * A non-stream Response: `status` (200 unless said), JSON, that side's id, and the fields that
+   * side sends (the gateway exactly its 7, ours the spec's, the gateway's among them). Returns it.
+   */
+  const responseObject = async (side: Side, res: Response, status = 200) => {
+    const text = await res.text()
+    assert.equal(res.status, status, `${side.name}: ${text}`)
+    assert.match(res.headers.get('content-type') ?? '', /^application\/json/)
+    const body = JSON.parse(text)
+    assert.match(body.id, RESPONSE_ID[side.name])
+    assert.equal(body.object, 'response')
+    const fields = GATEWAY_FIELDS.concat(body.status === 'failed' ? ['error'] : [])
+    if (side.name === 'gateway') assert.deepEqual(Object.keys(body).sort(), fields.sort())
+    else for (const field of fields) assert.ok(field in body, `${field} in ${text}`)
+    return body
+  }
+
+  /** A completed Response holding one message with `text` (and the phase of a final answer). */
+  const answered = (response: any, text: string) => {
+    assert.equal(response.status, 'completed')
+    assert.deepEqual(core(response).output, [
+      {
+        type: 'message',
+        id: '<id>',
+        role: 'assistant',
+        content: [{ type: 'output_text', text }],
+        phase: 'final_answer',
+        status: 'completed',
+      },
+    ])
+    assert.deepEqual(response.usage, USAGE)
+  }
+
+  interface ResponsesStream {
+    /** The events' data, in order (`[DONE]` left out). */
+    events: any[]
+    types: string[]
+    /** The deltas joined. */
+    text: string
+    deltas: number
+    /** The response of the last event. */
+    final: any
+  }
+
+  /**
+   * A Responses stream: 200, SSE, each frame `event: <type>` with `data` of that `type`, ending
+   * with `data: [DONE]` (no `event:`) once. Ours numbers its events 0, 1, 2… in
+   * `sequence_number`; the gateway's have no such field. Heartbeat comments are skipped.
+   */
+  const responsesStream = async (side: Side, res: Response): Promise<ResponsesStream> => {
+    const text = await res.text()
+    assert.equal(res.status, 200, `${side.name}: ${text}`)
+    assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/)
+    const events: any[] = []
+    const frames = text
+      .split('\n\n')
+      .map((block) => block.split('\n').filter((line) => line && !line.startsWith(':')))
+      .filter((lines) => lines.length)
+    assert.deepEqual(frames.at(-1), ['data: [DONE]'], text)
+    for (const lines of frames.slice(0, -1)) {
+      assert.equal(lines.length, 2, `one event line and one data line: ${lines.join('\n')}`)
+      assert.match(lines[0], /^event: /)
+      assert.match(lines[1], /^data: /)
+      const data = JSON.parse(lines[1].slice('data: '.length))
+      assert.equal(lines[0].slice('event: '.length), data.type)
+      assert.equal(Object.keys(data)[0], 'type')
+      events.push(data)
+    }
+    if (side.name === 'ours') {
+      assert.deepEqual(
+        events.map((e) => e.sequence_number),
+        events.map((_, i) => i)
+      )
+    } else {
+      assert.ok(events.every((e) => !('sequence_number' in e)))
+    }
+    const deltas = events.filter((e) => e.type === 'response.output_text.delta')
+    return {
+      events,
+      types: events.map((e) => e.type),
+      text: deltas.map((e) => e.delta).join(''),
+      deltas: deltas.length,
+      final: events.at(-1)?.response,
+    }
+  }
+
+  /** Event types with each run of text deltas as one `response.output_text.delta`. */
+  const collapsed = (types: string[]) =>
+    types.filter((t, i) => t !== 'response.output_text.delta' || types[i - 1] !== t)
+
+  /**
+   * The events as both sides must send them: ids replaced, our extras left out, each run of
+   * deltas joined into one, each Response cut to the fields both have.
+   */
+  const comparable = (events: any[]) => {
+    const out: any[] = []
+    for (const event of events) {
+      const { sequence_number: _, response, ...rest } = event
+      const e = withoutExtras(rest)
+      if (e.item_id) e.item_id = '<id>'
+      if (e.item?.id) e.item.id = '<id>'
+      if (response) e.response = core(response)
+      const last = out.at(-1)
+      if (e.type === 'response.output_text.delta' && last?.type === e.type) last.delta += e.delta
+      else out.push(e)
+    }
+    return out
+  }
+
+  /**
+   * The plain-text stream, which both sides send in this order (the deltas collapsed; the gateway
+   * re-chunks the mock's text, so their number may differ, the joined text may not).
+   */
+  const TEXT_STREAM = [
+    'response.created',
+    'response.in_progress',
+    'response.output_item.added',
+    'response.content_part.added',
+    'response.output_text.delta',
+    'response.output_text.done',
+    'response.content_part.done',
+    'response.output_item.done',
+    'response.completed',
+  ]
+
+  /** What the gateway sent in a test, for ours to be compared with in the same test. */
+  const gatewaySaw = new Map<string, unknown>()
+  const compareWithGateway = (key: string, side: Side, value: unknown) => {
+    if (side.name === 'gateway') return void gatewaySaw.set(key, value)
+    assert.ok(gatewaySaw.has(key), `the gateway's run of "${key}" comes first`)
+    assert.deepEqual(value, gatewaySaw.get(key))
+  }
+
+  /** The `## Conversation Context` section of a system prompt (up to the next section). */
+  const contextSection = (system: string) =>
+    /## Conversation Context\n[\s\S]*?(?=\n## |$)/.exec(system)?.[0]
+
+  /** A system prompt with the files' random block ids made equal. */
+  const sameIds = (system: string) =>
+    system.replace(/(EXTERNAL_UNTRUSTED_CONTENT id=)"[0-9a-f]{16}"/g, '$1"<id>"')
+
+  /**
+   * A turn's upstream system prompt through ours equals the one through the gateway's endpoint,
+   * but for the one line the chat parity test explains (WebSocket turns list `transcripts`).
+   */
+  const TRANSCRIPTS = '\n- transcripts (core)'
+  const comparablePrompt = (side: Side, system: string) => {
+    if (side.name === 'gateway') return sameIds(system)
+    assert.equal(system.split(TRANSCRIPTS).length, 2, 'the one known extra line')
+    return sameIds(system.replace(TRANSCRIPTS, ''))
+  }
+
+  /**
+   * The session the gateway ran a first turn in, from the `Runtime: … | session=<key> | …` line
+   * it adds to a session's first user message (the one holding `marker`).
+   */
+  const sessionOf = (marker: string) => {
+    const request = mock.requests.findLast((r: any) =>
+      r.body?.messages?.some(
+        (m: any) => m.role === 'user' && contentText(m.content).includes(marker)
+      )
+    )
+    const message = request?.body.messages.find(
+      (m: any) => m.role === 'user' && contentText(m.content).includes(marker)
+    )
+    const key = /\| session=([^ |]+) \|/.exec(contentText(message?.content))?.[1]
+    assert.ok(key, `no Runtime line with the session for ${marker}`)
+    return key
+  }
+
+  both('responses, non-stream: the same text, usage and message item', async (side) => {
+    const body = await responseObject(
+      side,
+      await postResponses(side, { model: 'openclaw', input: `hello responses ${side.name}` })
+    )
+    assert.equal(body.model, 'openclaw')
+    answered(body, `echo: hello responses ${side.name} [turn=1]`)
+    if (side.name === 'ours') assert.equal(body.error, null)
+    // A new session of this API's own form each time.
+    assert.match(
+      sessionOf(`hello responses ${side.name}`),
+      /^agent:main:openresponses:[0-9a-f-]{36}$/
+    )
+  })
+
+  /**
+   * Recorded event types, deltas included (the mock streams `echo: `, `hello `, `responses `,
+   * `stream `, `[turn=1]`; the gateway moves the whitespace to the front of each delta):
+   * - gateway: created, in_progress, output_item.added, content_part.added, output_text.delta ×5
+   *   (`echo:`, ` hello`, ` responses`, ` stream`, ` [turn=1]`), output_text.done,
+   *   content_part.done, output_item.done, completed, then `data: [DONE]`;
+   * - ours: the same types, with `sequence_number` 0-9 and 2 deltas (`echo:`, ` hello responses
+   *   stream [turn=1]`): the gateway's WebSocket `agent` events carry the text in fewer pieces.
+   */
+  both('responses, stream: the same events in the same order, the same text', async (side) => {
+    const s = await responsesStream(
+      side,
+      await postResponses(side, {
+        model: 'openclaw',
+        stream: true,
+        input: 'hello responses stream',
+      })
+    )
+    const text = 'echo: hello responses stream [turn=1]'
+    assert.equal(s.text, text)
+    assert.deepEqual(collapsed(s.types), TEXT_STREAM)
+    assert.ok(s.deltas >= 1)
+    const done = s.events.find((e) => e.type === 'response.output_text.done')
+    assert.equal(done.text, text)
+    answered(s.final, text)
+    compareWithGateway('text stream', side, comparable(s.events))
+  })
+
+  both(
+    'responses: `instructions` reach the agent under "## Conversation Context"',
+    async (side) => {
+      const marker = `instructions-${side.name}-${tag}`
+      const instructions = 'INSTR: always answer politely.'
+      const body = await responseObject(
+        side,
+        await postResponses(side, { model: 'openclaw', instructions, input: marker })
+      )
+      answered(body, `echo: ${marker} [turn=1]`)
+      const { system } = upstreamFor(marker)
+      assert.equal(contextSection(system), `## Conversation Context\n${instructions}`)
+      compareWithGateway('instructions prompt', side, comparablePrompt(side, system))
+    }
+  )
+
+  both('responses: `user` keeps a session: turns 1, 2 and 3 (the third streamed)', async (side) => {
+    // Mixed case: both fold `user` to lower case in the session key.
+    const who = `Resp-Conv-${side.name}-${tag}`
+    for (const [turn, words] of [
+      [1, `first ${who}`],
+      [2, 'second'],
+    ] as const) {
+      const res = await postResponses(side, { model: 'openclaw', user: who, input: words })
+      answered(await responseObject(side, res), `echo: ${words} [turn=${turn}]`)
+    }
+    assert.equal(sessionOf(`first ${who}`), `agent:main:openresponses-user:${who.toLowerCase()}`)
+    const third = await responsesStream(
+      side,
+      await postResponses(side, { model: 'openclaw', user: who, stream: true, input: 'third' })
+    )
+    assert.equal(third.text, 'echo: third [turn=3]')
+    answered(third.final, 'echo: third [turn=3]')
+  })
+
+  both('responses: `previous_response_id` continues the session, streamed too', async (side) => {
+    const first = await responseObject(
+      side,
+      await postResponses(side, { model: 'openclaw', input: 'chain one' })
+    )
+    answered(first, 'echo: chain one [turn=1]')
+    const second = await responseObject(
+      side,
+      await postResponses(side, {
+        model: 'openclaw',
+        previous_response_id: first.id,
+        input: 'chain two',
+      })
+    )
+    answered(second, 'echo: chain two [turn=2]')
+    // A streamed answer is kept too: its id (from `response.created`) continues the chain.
+    const third = await responsesStream(
+      side,
+      await postResponses(side, {
+        model: 'openclaw',
+        stream: true,
+        previous_response_id: second.id,
+        input: 'chain three',
+      })
+    )
+    assert.equal(third.text, 'echo: chain three [turn=3]')
+    const fourth = await responseObject(
+      side,
+      await postResponses(side, {
+        model: 'openclaw',
+        previous_response_id: third.events[0].response.id,
+        input: 'chain four',
+      })
+    )
+    answered(fourth, 'echo: chain four [turn=4]')
+  })
+
+  both('responses: x-openclaw-session-key keeps a session', async (side) => {
+    // It wins over `user`, and the gateway files it under the agent, in lower case.
+    const key = `Resp-Key-${side.name}-${tag}`
+    const headers = { 'x-openclaw-session-key': key }
+    for (const [turn, words] of [
+      [1, `first via ${key}`],
+      [2, 'second via key'],
+    ] as const) {
+      const res = await postResponses(
+        side,
+        { model: 'openclaw', user: `not-${key}`, input: words },
+        headers
+      )
+      answered(await responseObject(side, res), `echo: ${words} [turn=${turn}]`)
+    }
+    assert.equal(sessionOf(`first via ${key}`), `agent:main:${key.toLowerCase()}`)
+  })
+
+  /**
+   * A documented difference: the gateway ignores an id it does not know (it keeps them in memory
+   * for 30 minutes) and starts a new session, turn 1 (capture 11c); ours answers OpenAI's 400
+   * `previous_response_not_found` (README "State").
+   */
+  both('responses: an unknown previous_response_id, each side as documented', async (side) => {
+    const res = await postResponses(side, {
+      model: 'openclaw',
+      previous_response_id: `resp_unknown-${tag}`,
+      input: 'continue from nothing',
+    })
+    if (side.name === 'gateway') {
+      answered(await responseObject(side, res), 'echo: continue from nothing [turn=1]')
+    } else {
+      await assertError(res, 400, {
+        message: `Previous response with id 'resp_unknown-${tag}' not found.`,
+        param: 'previous_response_id',
+        code: 'previous_response_not_found',
+      })
+    }
+  })
+
+  /**
+   * Client tools: the gateway's agent calls the client's `get_weather` through its `tool_call`
+   * wrapper and the answer is one `function_call` item (capture 30: no `status`, a fresh 9-hex
+   * `call_id`, not the upstream's); through ours they are refused up front, as for chat.
+   */
+  both('responses: client tools offered (non-stream and stream)', async (side) => {
+    for (const stream of [false, true]) {
+      const res = await postResponses(side, {
+        model: 'openclaw',
+        stream,
+        tools: [WEATHER_TOOL],
+        input: 'MOCK_TOOL weather?',
+      })
+      if (side.name === 'ours') {
+        await assertError(res, 400, {
+          message: /^Client tools are not available with the gateway backend/,
+          param: 'tools',
+          code: 'unsupported_parameter',
+        })
+        continue
+      }
+      const response = stream
+        ? (await responsesStream(side, res)).final
+        : await responseObject(side, res)
+      assert.equal(response.status, 'completed')
+      const calls = response.output.filter((item: any) => item.type === 'function_call')
+      assert.equal(calls.length, 1, JSON.stringify(response.output))
+      const { id, call_id, arguments: args, ...rest } = calls[0]
+      assert.match(id, /^call_[0-9a-f-]{36}$/)
+      assert.match(call_id, /^[0-9a-f]{9}$/)
+      assert.deepEqual(JSON.parse(args), { city: 'Paris' })
+      assert.deepEqual(
+        rest,
+        stream
+          ? { type: 'function_call', name: 'get_weather', status: 'completed' }
+          : { type: 'function_call', name: 'get_weather' }
+      )
+    }
+  })
+
+  // An upstream 400. The gateway's endpoint runs the agent in-process and answers 400 with a
+  // failed Response object carrying the provider's message (capture 80a). Over the WebSocket the
+  // `agent` request fails with only the gateway's summary, so ours answers 502 with it, in our
+  // error envelope (README: errors before a stream are the usual envelope), as for chat.
+  both('responses: an upstream 400 fails the turn', async (side) => {
+    const res = await postResponses(side, { model: 'openclaw', input: 'please MOCK_400' })
+    if (side.name === 'ours') {
+      await assertError(res, 502, { message: UPSTREAM_400.ours.message })
+      return
+    }
+    const body = await responseObject(side, res, 400)
+    assert.deepEqual(core(body), {
+      status: 'failed',
+      model: 'openclaw',
+      output: [],
+      usage: NO_USAGE,
+      error: { code: 'invalid_request_error', message: UPSTREAM_400.gateway.message },
+    })
+  })
+
+  /**
+   * Streamed, both end with `response.failed` and `[DONE]`. Recorded event types:
+   * - gateway: created, in_progress, output_item.added, content_part.added, failed (the message
+   *   item it opened up front is never closed; capture 80b), `error.code` `invalid_request_error`;
+   * - ours: created, in_progress, failed (a message item opens with the first text, and there is
+   *   none), `error.code` `server_error` (the spec's code for a 5xx; README "Output").
+   * The missing empty item is not in README's list of differences; it is the same choice as the
+   * documented one for tool calls (no empty message before them), and the gateway's item is left
+   * open, which the spec does not allow.
+   */
+  both('responses: an upstream 400 while streaming ends with response.failed', async (side) => {
+    const s = await responsesStream(
+      side,
+      await postResponses(side, { model: 'openclaw', stream: true, input: 'please MOCK_400' })
+    )
+    assert.equal(s.text, '')
+    assert.deepEqual(
+      s.types,
+      side.name === 'gateway'
+        ? [
+            'response.created',
+            'response.in_progress',
+            'response.output_item.added',
+            'response.content_part.added',
+            'response.failed',
+          ]
+        : ['response.created', 'response.in_progress', 'response.failed']
+    )
+    assert.deepEqual(core(s.final), {
+      status: 'failed',
+      model: 'openclaw',
+      output: [],
+      usage: NO_USAGE,
+      error:
+        side.name === 'gateway'
+          ? { code: 'invalid_request_error', message: UPSTREAM_400.gateway.message }
+          : { code: 'server_error', message: UPSTREAM_400.ours.message },
+    })
+  })
+
+  /**
+   * A text/plain `input_file` (capture 60): both give the agent the file's text in its system
+   * prompt, inside `<file>` and `EXTERNAL_UNTRUSTED_CONTENT` markers with a random 16-hex id.
+   */
+  both('responses: an input_file reaches the agent in its system prompt', async (side) => {
+    const marker = `file-${side.name}-${tag}`
+    const data = Buffer.from('Hello from a file.\nLine 2 of the file.\n').toString('base64')
+    const body = await responseObject(
+      side,
+      await postResponses(side, {
+        model: 'openclaw',
+        input: [
+          {
+            type: 'message',
+            role: 'user',
+            content: [
+              { type: 'input_text', text: marker },
+              {
+                type: 'input_file',
+                source: { type: 'base64', media_type: 'text/plain', data, filename: 'hello.txt' },
+              },
+            ],
+          },
+        ],
+      })
+    )
+    answered(body, `echo: ${marker} [turn=1]`)
+    const { system } = upstreamFor(marker)
+    assert.equal(
+      sameIds(contextSection(system) ?? ''),
+      '## Conversation Context\n<file name="hello.txt">\n\n' +
+        '<<<EXTERNAL_UNTRUSTED_CONTENT id="<id>">>>\nSource: External\n---\n' +
+        'Hello from a file.\nLine 2 of the file.\n\n' +
+        '<<<END_EXTERNAL_UNTRUSTED_CONTENT id="<id>">>>\n</file>'
+    )
+    compareWithGateway('file prompt', side, comparablePrompt(side, system))
+  })
+
+  both('responses: a reserved session key is a 400', async (side) => {
+    for (const key of ['subagent:x', 'agent:main:cron:job', 'acp:1', 'harness:codex:1']) {
+      const res = await postResponses(
+        side,
+        { model: 'openclaw', input: 'reserved' },
+        { 'x-openclaw-session-key': key }
+      )
+      const err = await error(side, res, 400, RESERVED)
+      assert.equal(err.type, 'invalid_request_error', key)
+    }
+  })
 })
 
 /**
