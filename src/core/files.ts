@@ -112,6 +112,16 @@ export const fileBlock = (name: string, text: string) => {
   )
 }
 
+/** A URL's last path segment, decoded (kept as sent when its escapes are malformed). */
+const lastSegment = (url: URL) => {
+  const segment = url.pathname.split('/').pop() ?? ''
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    return segment
+  }
+}
+
 const readSource = async (
   source: FileSource,
   limits: FileLimits,
@@ -140,7 +150,7 @@ const readSource = async (
     throw fail(`The host ${url.hostname} is not in files.urlAllowlist.`, param)
   }
   const fetched = await fetchLimited(url, limits, fetchImpl, (detail) => fail(detail, param))
-  const name = source.filename ?? decodeURIComponent(url.pathname.split('/').pop() || '')
+  const name = source.filename ?? lastSegment(url)
   return { bytes: fetched.bytes, declared: fetched.mimeType, name: name || undefined }
 }
 
@@ -158,7 +168,10 @@ export const decodeFiles = async (
   const blocks: string[] = []
   for (const [i, source] of files.entries()) {
     const param = paramOf(i)
-    const { bytes, declared, name } = await readSource(source, limits, param, fetchImpl)
+    const { bytes, declared: given, name } = await readSource(source, limits, param, fetchImpl)
+    // A declared type may carry parameters (a `source.media_type` of `text/plain; charset=utf-8`):
+    // only the type itself is compared with the allowed ones.
+    const declared = given?.split(';')[0].trim().toLowerCase()
     if (bytes.byteLength > limits.maxBytes) {
       throw fail(`The file is larger than ${limits.maxBytes} bytes.`, param)
     }

@@ -184,6 +184,7 @@ export const parseResponsesRequest = (body: unknown): ResponsesRequest => {
   if (responseFormat) streamParams.responseFormat = responseFormat
 
   const user = b.user?.trim()
+  const choice = resolveToolChoice(b.tool_choice, tools)
   const items: InputItem[] =
     typeof b.input === 'string' ? [{ type: 'message', role: 'user', content: b.input }] : b.input
   const request: ResponsesRequest = {
@@ -192,10 +193,15 @@ export const parseResponsesRequest = (body: unknown): ResponsesRequest => {
     stream: b.stream === true,
     store: b.store !== false,
     streamParams,
-    ...resolveToolChoice(b.tool_choice, tools),
+    ...choice,
     echo: {
       tools: tools.map(echoTool),
-      toolChoice: b.tool_choice ?? 'auto',
+      // A named function in the Responses shape, also when it came in chat's: the spec's
+      // ToolChoiceParam has no `function: {name}`, and clients read the echo with it.
+      toolChoice:
+        typeof choice.toolChoice === 'object'
+          ? { type: 'function', name: choice.toolChoice.function.name }
+          : (b.tool_choice ?? 'auto'),
       parallelToolCalls: b.parallel_tool_calls ?? true,
       metadata: b.metadata ?? {},
       temperature: b.temperature ?? null,
