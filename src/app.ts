@@ -134,6 +134,7 @@ export const createChatCompletionsApp = (
   const responses = responsesHandlers(ctx, markBodyRead)
   app.all(RESPONSES_PATH, responses.create)
   app.all(`${RESPONSES_PATH}/:id`, responses.byId)
+  app.all(`${RESPONSES_PATH}/:id/input_items`, responses.inputItems)
 
   // The model list is served when either API is on, as in the gateway.
   const models = {

@@ -301,6 +301,50 @@ describe('the openai SDK on the Responses API', () => {
     assert.match(err.message, /the agent broke/)
   })
 
+  it('keeps a failed response: its id in a header, retrievable, and continued', async () => {
+    const err = await rejection(
+      openai.responses.create({ model: 'openclaw', user: 'failing', input: '/error broke' })
+    )
+    assert.ok(err instanceof OpenAI.InternalServerError, String(err))
+    const id = err.headers?.get('x-openclaw-response-id')
+    assert.match(id ?? '', /^resp_/)
+    const failed = await openai.responses.retrieve(id!)
+    assert.equal(failed.status, 'failed')
+    assert.equal(failed.error?.message, 'broke')
+    const next = await openai.responses.create({
+      model: 'openclaw',
+      previous_response_id: id,
+      input: 'again',
+    })
+    assert.equal(next.previous_response_id, id)
+    assert.equal(next.output_text, 'again')
+  })
+
+  it('lists the input items of a stored response, newest first by default', async () => {
+    const ok = await openai.responses.create({
+      model: 'openclaw',
+      input: [
+        { role: 'developer', content: 'Be brief.' },
+        { role: 'user', content: [{ type: 'input_text', text: 'first' }] },
+        { role: 'user', content: 'second' },
+      ],
+    })
+    const page = await openai.responses.inputItems.list(ok.id, { order: 'asc' })
+    const items = page.data as { id: string; type: string; role?: string; content?: unknown }[]
+    assert.deepEqual(
+      items.map((i) => [i.type, i.role, i.content]),
+      [
+        ['message', 'developer', [{ type: 'input_text', text: 'Be brief.' }]],
+        ['message', 'user', [{ type: 'input_text', text: 'first' }]],
+        ['message', 'user', [{ type: 'input_text', text: 'second' }]],
+      ]
+    )
+    for (const item of items) assert.match(item.id, /^msg_/)
+    const newestFirst = await openai.responses.inputItems.list(ok.id, { limit: 1 })
+    assert.equal(newestFirst.data[0].id, items[2].id)
+    assert.equal(newestFirst.has_more, true)
+  })
+
   it('throws BadRequestError naming the item for input it cannot read', async () => {
     const err = await rejection(
       openai.responses.create({

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import type { AgentEvent, AgentRunInput } from '../src/index.ts'
-import { startBareServer, startServer, untilAborted, type TestServer } from './helpers.ts'
+import { startBareServer, startServer, TOKEN, untilAborted, type TestServer } from './helpers.ts'
 import { assertValid, violations } from './openapi.ts'
 import {
   base64,
@@ -345,6 +345,30 @@ describe('Responses API answers against the OpenAI OpenAPI spec', () => {
         assertValid(RESPONSE, stored, `GET after ${body.input}`)
         assert.deepEqual(stored, created)
       }
+    })
+
+    it('GET …/input_items answers a ResponseItemList', async () => {
+      const { id } = await (
+        await createResponse(server, {
+          tools: TOOLS,
+          input: [
+            { role: 'system', content: 'Be brief.' },
+            { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'q1' }] },
+            { role: 'assistant', content: 'a1' },
+            { type: 'function_call', call_id: 'call_1', name: 'get_time', arguments: '{}' },
+            { type: 'function_call_output', call_id: 'call_1', output: '12:00' },
+            { role: 'user', content: [{ type: 'input_image', image_url: PNG }] },
+          ],
+        })
+      ).json()
+      const res = await fetch(`${server.url}/v1/responses/${id}/input_items?order=asc`, {
+        headers: { authorization: `Bearer ${TOKEN}` },
+      })
+      const list = await res.json()
+      assert.equal(res.status, 200, JSON.stringify(list))
+      assertValid('ResponseItemList', list, 'input_items')
+      assert.equal(list.data.length, 6)
+      assert.equal(JSON.stringify(list).includes('base64'), false, 'no inline image bytes')
     })
 
     it("DELETE answers the spec's example shape; its 404 is an ErrorResponse", async () => {

@@ -16,7 +16,7 @@ import { headerValue, respond, respondJson } from '../core/respond.ts'
 import { READ, WRITE } from '../core/scopes.ts'
 import { SSE_HEADERS, sseStream } from '../core/sse.ts'
 import { responsesFramer } from './events.ts'
-import { toConversation, type InputItem, type Media } from './items.ts'
+import { itemResources, toConversation, type InputItem, type Media } from './items.ts'
 import { parseResponsesRequest } from './request.ts'
 import { ResponseBuilder } from './response.ts'
 import { memoryResponseStore, type ResponseStore, type StoredResponse } from './store.ts'
@@ -24,7 +24,7 @@ import { memoryResponseStore, type ResponseStore, type StoredResponse } from './
 export const RESPONSES_PATH = '/v1/responses'
 
 const notFound = (id: string) =>
-  new ApiError(404, `Response with id '${id.slice(0, 100)}' not found.`, { code: 'not_found' })
+  new ApiError(404, `Response with id '${id.slice(0, 100)}' not found.`)
 
 /** What OpenAI answers for an unknown, expired or foreign `previous_response_id`. */
 const previousNotFound = (id: string) =>
@@ -155,6 +155,9 @@ export const responsesHandlers = (
       })
 
       const id = `resp_${crypto.randomUUID().replaceAll('-', '')}`
+      // Also on a failed answer, whose error envelope has no room for it: the response is kept
+      // (as OpenAI keeps failed ones), and `previous_response_id` may continue its session.
+      headers['x-openclaw-response-id'] = id
       const input: AgentRunInput = {
         runId: id,
         agentId: route.agentId,
@@ -189,6 +192,7 @@ export const responsesHandlers = (
         if (!req.store) return
         const value = {
           response: builder.resource(),
+          input: itemResources(req.items),
           subject: caller.subject,
           agentId: route.agentId,
           sessionKey: route.sessionKey,
@@ -200,8 +204,9 @@ export const responsesHandlers = (
       if (!req.stream) {
         for await (const event of events) builder.apply(event)
         if (!builder.finished) builder.apply({ type: 'done' })
+        // A client that left gets nothing, and nothing is kept for it.
+        if (builder.failure?.status !== 499) keep()
         if (builder.failure) throw builder.failure
-        keep()
         return respondJson(c.req.raw, builder.resource(), 200, headers)
       }
       const stream = sseStream(events, responsesFramer(builder, keep), {
@@ -233,5 +238,30 @@ export const responsesHandlers = (
     return respondJson(c.req.raw, stored.response)
   }
 
-  return { create, byId }
+  const inputItems = async function responseInputItems(c: Context) {
+    const caller = ctx.guard(c, guarded, 'GET', READ)
+    const id = c.req.param('id') ?? ''
+    const stored = await own(id, caller)
+    if (!stored) throw notFound(id)
+    const limit = Number(c.req.query('limit') ?? 20)
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
+      throw badRequest('`limit` must be an integer from 1 to 100.', 'limit')
+    }
+    const order = c.req.query('order') ?? 'desc'
+    if (order !== 'asc' && order !== 'desc')
+      throw badRequest('`order` must be asc or desc.', 'order')
+    let items = order === 'desc' ? [...stored.input].reverse() : stored.input
+    const after = c.req.query('after')
+    if (after !== undefined) items = items.slice(items.findIndex((i) => i.id === after) + 1)
+    const data = items.slice(0, limit)
+    return respondJson(c.req.raw, {
+      object: 'list',
+      data,
+      has_more: items.length > data.length,
+      first_id: (data[0]?.id as string | undefined) ?? null,
+      last_id: (data.at(-1)?.id as string | undefined) ?? null,
+    })
+  }
+
+  return { create, byId, inputItems }
 }

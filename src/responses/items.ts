@@ -151,7 +151,7 @@ const readContent = (content: unknown, param: string) => {
     if (text === undefined) {
       throw badRequest(
         TEXT_PARTS.includes(part.type) || part.type === 'refusal'
-          ? `A ${part.type} part needs a string \`${part.type === 'refusal' ? 'refusal' : 'text'}\`.`
+          ? `The ${part.type} part needs a string \`${part.type === 'refusal' ? 'refusal' : 'text'}\`.`
           : `Unsupported content part type '${part.type}'; supported: input_text, output_text, ` +
               'input_image, input_file, refusal.',
         at
@@ -229,3 +229,67 @@ export const toConversation = (items: InputItem[], lookup: ItemLookup = () => un
   items.forEach((item, i) => read(item, i, 0))
   return conversation
 }
+
+const resourceId = (prefix: string, given: unknown) =>
+  typeof given === 'string' && given
+    ? given
+    : `${prefix}_${crypto.randomUUID().replaceAll('-', '')}`
+
+/** A content part as `input_items` lists it: text as given, media without its inline bytes. */
+const partResource = (part: Record<string, unknown>) => {
+  if (part.type === 'input_image') {
+    const url = typeof part.image_url === 'string' ? part.image_url : undefined
+    const image: Record<string, unknown> = { type: 'input_image', detail: part.detail ?? 'auto' }
+    if (url && !/^data:/i.test(url)) image.image_url = url
+    return image
+  }
+  if (part.type === 'input_file') {
+    const file: Record<string, unknown> = { type: 'input_file' }
+    const name = str(part.filename) ?? str((part.source as Record<string, unknown>)?.filename)
+    if (name) file.filename = name
+    if (typeof part.file_url === 'string') file.file_url = part.file_url
+    return file
+  }
+  return part
+}
+
+/**
+ * The input items as `GET /v1/responses/{id}/input_items` lists them: each with an id, messages
+ * with content parts, and no inline image or file bytes (those would make every stored response
+ * as large as its uploads).
+ */
+export const itemResources = (items: InputItem[]): Record<string, unknown>[] =>
+  items.flatMap((item): Record<string, unknown>[] => {
+    const raw = item as Record<string, unknown>
+    const type = item.type ?? (item.role ? 'message' : undefined)
+    if (type === 'message') {
+      const parts =
+        typeof item.content === 'string'
+          ? [{ type: item.role === 'assistant' ? 'output_text' : 'input_text', text: item.content }]
+          : ((item.content as Record<string, unknown>[] | undefined) ?? []).map(partResource)
+      const content =
+        item.role === 'assistant'
+          ? parts.map((p) => ({ annotations: [], logprobs: [], ...p }))
+          : parts
+      return [
+        {
+          id: resourceId('msg', raw.id),
+          type: 'message',
+          role: item.role,
+          status: 'completed',
+          content,
+        },
+      ]
+    }
+    if (type === 'function_call' || type === 'function_call_output') {
+      return [
+        {
+          ...raw,
+          id: resourceId(type === 'function_call' ? 'fc' : 'fco', raw.id),
+          status: 'completed',
+        },
+      ]
+    }
+    // Other items are listed when they carry their own id (reasoning, OpenAI's tool items).
+    return typeof raw.id === 'string' && type !== 'item_reference' ? [raw] : []
+  })

@@ -104,9 +104,10 @@ export class ResponseBuilder {
       tools: echo.tools,
       top_p: echo.topP,
       truncation: 'disabled',
-      usage: mapResponsesUsage(this.#usage),
       metadata: echo.metadata,
     }
+    // Counted once the answer is done (the spec's usage is optional, not nullable).
+    if (this.finished) resource.usage = mapResponsesUsage(this.#usage)
     if (this.#completedAt !== undefined) resource.completed_at = this.#completedAt
     return resource
   }

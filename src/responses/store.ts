@@ -7,6 +7,8 @@
 export interface StoredResponse {
   /** The Response object as it was answered. */
   response: Record<string, unknown>
+  /** Its input items, as `input_items` lists them. */
+  input: Record<string, unknown>[]
   /** Who made it (`Caller.subject`): only they may read, continue or delete it. */
   subject: string
   agentId: string
