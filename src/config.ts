@@ -195,6 +195,12 @@ const GatewayBackendSchema = v.object({
   /** Where the Ed25519 device identity is kept: a file path (Node, Bun, Deno), or a JWK (JSON). */
   deviceIdentity: v.optional(v.pipe(v.string(), v.nonEmpty('must not be empty'))),
   connectTimeoutMs: v.optional(positiveInt(), 15_000),
+  /**
+   * Client tools cannot cross the gateway's `agent` method. `refuse`: a request that offers them
+   * gets a 400. `ignore`: they are left out and the agent answers with its own tools (for clients
+   * that always send tools, such as Codex).
+   */
+  clientTools: v.optional(v.picklist(['refuse', 'ignore']), 'refuse'),
 })
 
 const OpenAIBackendSchema = v.object({

@@ -530,6 +530,27 @@ describe('gateway backend', () => {
     })
   })
 
+  it('leaves client tools out with clientTools: "ignore", for clients that always send them', async () => {
+    await withGateway(
+      {},
+      async ({ server, fake }) => {
+        const res = await chat(server, {
+          model: 'openclaw',
+          tools: [{ type: 'function', function: { name: 'exec_command' } }],
+          ...userMessage('hello'),
+        })
+        const body = await res.json()
+        assert.equal(res.status, 200, JSON.stringify(body))
+        const [agent] = fake.requests('agent')
+        assert.ok(agent, 'the turn reached the gateway')
+        for (const key of Object.keys(agent.params)) {
+          assert.ok(AGENT_PARAM_KEYS.has(key), `agent param ${key} is not in the gateway's schema`)
+        }
+      },
+      { clientTools: 'ignore' }
+    )
+  })
+
   it('refuses client tools, and returns tool calls the agent left pending', async () => {
     const turn = (ctx: TurnCtx) => {
       ctx.ack()

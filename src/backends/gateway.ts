@@ -29,9 +29,9 @@ import {
 
 export type GatewayBackendOptions = Omit<
   GatewayBackendConfig,
-  'type' | 'url' | 'connectTimeoutMs'
+  'type' | 'url' | 'connectTimeoutMs' | 'clientTools'
 > &
-  Partial<Pick<GatewayBackendConfig, 'url' | 'connectTimeoutMs'>> &
+  Partial<Pick<GatewayBackendConfig, 'url' | 'connectTimeoutMs' | 'clientTools'>> &
   BackendRuntime & {
     /**
      * `client.id` / `client.mode` sent in `connect` (default `gateway-client` / `backend`, the
@@ -234,8 +234,9 @@ export const gatewayBackend = (options: GatewayBackendOptions): AgentBackend => 
   return {
     name: 'gateway',
     // The gateway's `agent` method has no field for client tools (its schema is closed), so
-    // they could never reach the agent: better a clear 400 than an agent calling unknown tools.
-    capabilities: { clientTools: false },
+    // they could never reach the agent: better a clear 400 than an agent calling unknown tools,
+    // unless the config says to leave them out (`agentParams` never sends them).
+    capabilities: { clientTools: options.clientTools === 'ignore' },
 
     async listAgents() {
       let socket: GatewaySocket
