@@ -5,7 +5,6 @@
  */
 import { Hono, type Context } from 'hono'
 import { cors } from 'hono/cors'
-import type { AgentBackend, BackendRuntime } from './backend.ts'
 import { CHAT_PATH, chatHandler } from './chat/handler.ts'
 import {
   parseConfig,
@@ -14,12 +13,11 @@ import {
   type Env,
   type ResolvedAuth,
 } from './config.ts'
-import { createContext } from './core/context.ts'
+import { createContext, type ContextOptions } from './core/context.ts'
 import { ApiError } from './core/errors.ts'
 import { commonHeaders, respondJson } from './core/respond.ts'
-import type { Logger, RunStats } from './core/run.ts'
+import type { RunStats } from './core/run.ts'
 import { READ, requireScope } from './core/scopes.ts'
-import type { ClientWatch } from './core/turn.ts'
 import { getModel, listModels } from './models.ts'
 import { RESPONSES_PATH, responsesHandlers } from './responses/handler.ts'
 
@@ -27,30 +25,9 @@ export { CHAT_PATH, RESPONSES_PATH }
 export const MODELS_PATH = '/v1/models'
 export const HEALTH_PATH = '/health'
 
-export interface ChatCompletionsOptions {
+export interface ChatCompletionsOptions extends ContextOptions {
   /** The config, as a file would say it (defaults filled in) or already parsed. */
   config?: ConfigInput
-  /** The agent runtime; default: the one `config.backend` names. */
-  backend?: AgentBackend
-  /** Where `OPENCLAW_GATEWAY_TOKEN` / `_PASSWORD` are read from (runtime entries pass theirs). */
-  env?: Env
-  /** Auth to enforce instead of what config and env resolve to. */
-  auth?: ResolvedAuth
-  /** The client's address, for the failed-auth lockout (runtime-specific; see the entries). */
-  clientAddress?: (c: Context) => string | undefined
-  /**
-   * How to learn that the client went away (runtime-specific; default: `request.signal`, which
-   * every runtime aborts on disconnect). Node's entry reads the response's `close` instead,
-   * which spares an `AbortController` per request.
-   */
-  watchClient?: (c: Context) => ClientWatch
-  /** Fires when the server shuts down: runs are aborted and new requests get 503. */
-  signal?: AbortSignal
-  logger?: Logger
-  /** Used to fetch allow-listed remote images and files. */
-  fetch?: typeof fetch
-  /** What the runtime lends the configured backend (WebSocket, persistent store). */
-  backendRuntime?: BackendRuntime
 }
 
 export type ChatCompletionsApp = Hono<AppEnv> & {

@@ -6,7 +6,7 @@
 import type { AgentEvent, AgentUsage, StopReason, ToolCall } from '../backend.ts'
 import type { ApiError } from '../core/errors.ts'
 import type { Framer } from '../core/sse.ts'
-import { errorFromEvent, holdsText, unmetToolChoice } from '../core/tools.ts'
+import { argumentPieces, errorFromEvent, holdsText, unmetToolChoice } from '../core/tools.ts'
 import { mapChatUsage } from '../core/usage.ts'
 import { NO_RESPONSE } from '../core/prompt.ts'
 import { finishReasonOf, type CompletionContext } from './completion.ts'
@@ -15,22 +15,7 @@ export interface ChunkContext extends CompletionContext {
   includeUsage: boolean
 }
 
-const ARGUMENT_FRAGMENT = 256
 const DONE = 'data: [DONE]\n\n'
-
-/** Splits text into pieces of at most `size` UTF-16 units without cutting a surrogate pair. */
-export const fragments = (text: string, size: number): string[] => {
-  if (!text) return ['']
-  const out: string[] = []
-  for (let i = 0; i < text.length;) {
-    let end = Math.min(i + size, text.length)
-    const last = text.charCodeAt(end - 1)
-    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--
-    out.push(text.slice(i, end))
-    i = end
-  }
-  return out
-}
 
 /** The text of each kind of chunk, for one answer. */
 const chunkWriter = (ctx: ChunkContext) => {
@@ -54,7 +39,9 @@ const chunkWriter = (ctx: ChunkContext) => {
               },
             ],
           })
-          return fragments(call.arguments, ARGUMENT_FRAGMENT)
+          // At least one piece, even empty: the gateway's clients wait for one.
+          const pieces = argumentPieces(call.arguments)
+          return (pieces.length ? pieces : [''])
             .map((args) => choice({ tool_calls: [{ index, function: { arguments: args } }] }))
             .reduce((acc, c) => acc + c, open)
         })

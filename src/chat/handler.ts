@@ -9,9 +9,8 @@ import type { AppContext } from '../core/context.ts'
 import { ApiError, withHeaders } from '../core/errors.ts'
 import { decodeImages } from '../core/images.ts'
 import { buildPrompt } from '../core/prompt.ts'
-import { respond, respondJson } from '../core/respond.ts'
+import { respondJson } from '../core/respond.ts'
 import { WRITE } from '../core/scopes.ts'
-import { SSE_HEADERS, sseStream } from '../core/sse.ts'
 import { chatFramer } from './chunks.ts'
 import { buildCompletion, type CompletionContext } from './completion.ts'
 import { parseChatRequest } from './request.ts'
@@ -78,21 +77,12 @@ export const chatHandler = (ctx: AppContext, markBodyRead: (c: Context) => void)
       if (req.user !== undefined) input.user = req.user
       if (route.modelOverride !== undefined) input.modelOverride = route.modelOverride
 
-      const { turn, events } = ctx.run(c, input)
+      const turn = ctx.run(c, input)
       if (!req.stream) {
-        return respondJson(c.req.raw, await buildCompletion(events, completion), 200, headers)
+        return respondJson(c.req.raw, await buildCompletion(turn.events, completion), 200, headers)
       }
       const framer = chatFramer({ ...completion, includeUsage: req.includeUsage })
-      const stream = sseStream(events, framer, {
-        heartbeatMs: endpoint.heartbeatSeconds * 1000,
-        onCancel: () => {
-          turn.abort(new ApiError(499, 'The client closed the connection.'))
-          // A body cancelled before its first read never starts the turn, whose `finally`
-          // disposes.
-          turn.dispose()
-        },
-      })
-      return respond(c.req.raw, stream, 200, { ...SSE_HEADERS, ...headers })
+      return ctx.stream(c, turn, framer, endpoint.heartbeatSeconds, headers)
     } catch (err) {
       // An answer that fails after routing still says where the request went.
       throw err instanceof ApiError ? withHeaders(err, headers) : err

@@ -4,28 +4,52 @@
  * wire format into one `AgentRunInput` and the events back; everything around that is here.
  */
 import type { Context } from 'hono'
-import type { AgentBackend, AgentInfo, AgentRunInput, BackendRuntime } from '../backend.ts'
+import type {
+  AgentBackend,
+  AgentEvent,
+  AgentInfo,
+  AgentRunInput,
+  BackendRuntime,
+} from '../backend.ts'
 import { createBackend } from '../backends/create-backend.ts'
 import { selectionRequired, type Config, type Env, type ResolvedAuth } from '../config.ts'
 import { resolveAuth } from '../config.ts'
 import { createAuthenticator, type Caller } from './auth.ts'
 import { trustedClientAddress } from './client-address.ts'
 import { ApiError, badRequest } from './errors.ts'
-import { headerValue } from './respond.ts'
+import { headerValue, respond } from './respond.ts'
 import { resolveRoute, type Route } from './routing.ts'
 import { consoleLogger, TurnRunner, type Logger } from './run.ts'
 import { ADMIN, requireScope } from './scopes.ts'
-import { Turns, watchRequestSignal, type ClientWatch } from './turn.ts'
+import { SSE_HEADERS, sseStream, type Framer } from './sse.ts'
+import { Turns, watchRequestSignal, type ClientWatch, type Turn } from './turn.ts'
+
+export interface RunningTurn {
+  turn: Turn
+  events: AsyncGenerator<AgentEvent>
+}
 
 export interface ContextOptions {
+  /** The agent runtime; default: the one `config.backend` names. */
   backend?: AgentBackend
+  /** Where `OPENCLAW_GATEWAY_TOKEN` / `_PASSWORD` are read from (runtime entries pass theirs). */
   env?: Env
+  /** Auth to enforce instead of what config and env resolve to. */
   auth?: ResolvedAuth
+  /** The client's address, for the failed-auth lockout (runtime-specific; see the entries). */
   clientAddress?: (c: Context) => string | undefined
+  /**
+   * How to learn that the client went away (runtime-specific; default: `request.signal`, which
+   * every runtime aborts on disconnect). Node's entry reads the response's `close` instead,
+   * which spares an `AbortController` per request.
+   */
   watchClient?: (c: Context) => ClientWatch
+  /** Fires when the server shuts down: runs are aborted and new requests get 503. */
   signal?: AbortSignal
   logger?: Logger
+  /** Used to fetch allow-listed remote images and files. */
   fetch?: typeof fetch
+  /** What the runtime lends the configured backend (WebSocket, persistent store). */
   backendRuntime?: BackendRuntime
 }
 
@@ -154,10 +178,30 @@ export const createContext = (config: Config, options: ContextOptions) => {
     },
 
     /** Starts a turn: its abort follows the client, the run timeout and the shutdown. */
-    run(c: Context, input: AgentRunInput) {
+    run(c: Context, input: AgentRunInput): RunningTurn {
       const watch = options.watchClient?.(c) ?? watchRequestSignal(c.req.raw.signal)
       const turn = turns.create(watch, config.agents.defaults.timeoutSeconds)
       return { turn, events: runner.run(input, turn) }
+    },
+
+    /** A turn's answer as SSE, in the API's frames; a reader that goes away aborts the turn. */
+    stream(
+      c: Context,
+      { turn, events }: RunningTurn,
+      framer: Framer,
+      heartbeatSeconds: number,
+      headers: Record<string, string>
+    ): Response {
+      const body = sseStream(events, framer, {
+        heartbeatMs: heartbeatSeconds * 1000,
+        onCancel: () => {
+          turn.abort(new ApiError(499, 'The client closed the connection.'))
+          // A body cancelled before its first read never starts the turn, whose `finally`
+          // disposes.
+          turn.dispose()
+        },
+      })
+      return respond(c.req.raw, body, 200, { ...SSE_HEADERS, ...headers })
     },
   }
 }

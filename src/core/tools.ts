@@ -93,3 +93,22 @@ export const unmetToolChoice = (choice: ToolChoice | undefined, toolCalls: ToolC
 /** The error a failed turn answers with (before its first byte; after, the stream says it). */
 export const errorFromEvent = (e: Extract<AgentEvent, { type: 'error' }>) =>
   runFailure(e.status ?? 502, e.message, e.code ?? null)
+
+/** How long a streamed piece of a tool call's arguments may be, in UTF-16 units. */
+const ARGUMENT_PIECE = 256
+
+/**
+ * A tool call's arguments in the pieces both APIs stream them in, never splitting a surrogate
+ * pair (a client could not decode half of one). Empty arguments make no pieces.
+ */
+export const argumentPieces = (text: string): string[] => {
+  const out: string[] = []
+  for (let i = 0; i < text.length;) {
+    let end = Math.min(i + ARGUMENT_PIECE, text.length)
+    const last = text.charCodeAt(end - 1)
+    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--
+    out.push(text.slice(i, end))
+    i = end
+  }
+  return out
+}

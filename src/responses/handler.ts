@@ -12,9 +12,8 @@ import { ApiError, badRequest, withHeaders } from '../core/errors.ts'
 import { decodeFiles } from '../core/files.ts'
 import { decodeImages } from '../core/images.ts'
 import { buildPrompt } from '../core/prompt.ts'
-import { headerValue, respond, respondJson } from '../core/respond.ts'
+import { headerValue, respondJson } from '../core/respond.ts'
 import { READ, WRITE } from '../core/scopes.ts'
-import { SSE_HEADERS, sseStream } from '../core/sse.ts'
 import { responsesFramer } from './events.ts'
 import { itemResources, toConversation, type InputItem, type Media } from './items.ts'
 import { parseResponsesRequest } from './request.ts'
@@ -200,23 +199,16 @@ export const responsesHandlers = (
         store.put(id, value).catch((err) => ctx.logger.error(`could not store ${id}`, err))
       }
 
-      const { turn, events } = ctx.run(c, input)
+      const turn = ctx.run(c, input)
       if (!req.stream) {
-        for await (const event of events) builder.apply(event)
+        for await (const event of turn.events) builder.apply(event)
         if (!builder.finished) builder.apply({ type: 'done' })
         // A client that left gets nothing, and nothing is kept for it.
         if (builder.failure?.status !== 499) keep()
         if (builder.failure) throw builder.failure
         return respondJson(c.req.raw, builder.resource(), 200, headers)
       }
-      const stream = sseStream(events, responsesFramer(builder, keep), {
-        heartbeatMs: endpoint.heartbeatSeconds * 1000,
-        onCancel: () => {
-          turn.abort(new ApiError(499, 'The client closed the connection.'))
-          turn.dispose()
-        },
-      })
-      return respond(c.req.raw, stream, 200, { ...SSE_HEADERS, ...headers })
+      return ctx.stream(c, turn, responsesFramer(builder, keep), endpoint.heartbeatSeconds, headers)
     } catch (err) {
       // An answer that fails after routing still says where the request went.
       throw err instanceof ApiError ? withHeaders(err, headers) : err

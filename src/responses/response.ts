@@ -6,7 +6,7 @@
 import type { AgentEvent, AgentUsage, StopReason, ToolCall } from '../backend.ts'
 import type { ApiError } from '../core/errors.ts'
 import { NO_RESPONSE } from '../core/prompt.ts'
-import { errorFromEvent, holdsText, unmetToolChoice } from '../core/tools.ts'
+import { argumentPieces, errorFromEvent, holdsText, unmetToolChoice } from '../core/tools.ts'
 import { mapResponsesUsage } from '../core/usage.ts'
 import type { ResponsesRequest } from './request.ts'
 
@@ -25,27 +25,12 @@ export interface ResponseContext {
 
 type OutputItem = Record<string, unknown>
 
-const ARGUMENT_FRAGMENT = 256
-
 const textPart = (text: string) => ({
   type: 'output_text',
   text,
   annotations: [],
   logprobs: [],
 })
-
-/** Pieces of at most `size` UTF-16 units, never splitting a surrogate pair. */
-const pieces = (text: string, size: number): string[] => {
-  const out: string[] = []
-  for (let i = 0; i < text.length;) {
-    let end = Math.min(i + size, text.length)
-    const last = text.charCodeAt(end - 1)
-    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--
-    out.push(text.slice(i, end))
-    i = end
-  }
-  return out
-}
 
 /**
  * The error code a failed response carries: the spec's codes, chosen so that clients retry what
@@ -242,7 +227,7 @@ export class ResponseBuilder {
     const events: ResponseEvent[] = [
       { type: 'response.output_item.added', output_index: index, item: { ...item } },
     ]
-    for (const delta of pieces(call.arguments, ARGUMENT_FRAGMENT)) {
+    for (const delta of argumentPieces(call.arguments)) {
       events.push({
         type: 'response.function_call_arguments.delta',
         item_id: item.id,
