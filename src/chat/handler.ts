@@ -3,13 +3,13 @@
  * a `chat.completion`, or its SSE chunks.
  */
 import type { Context } from 'hono'
-import type { AgentRunInput } from '../backend.ts'
 import { readJsonBody } from '../core/body.ts'
 import type { AppContext } from '../core/context.ts'
 import { ApiError, withHeaders } from '../core/errors.ts'
 import { decodeImages } from '../core/images.ts'
 import { buildPrompt } from '../core/prompt.ts'
 import { respondJson } from '../core/respond.ts'
+import { runInput } from '../core/run-input.ts'
 import { WRITE } from '../core/scopes.ts'
 import { chatFramer } from './chunks.ts'
 import { buildCompletion, type CompletionContext } from './completion.ts'
@@ -59,23 +59,15 @@ export const chatHandler = (ctx: AppContext, markBodyRead: (c: Context) => void)
         model: req.model,
         toolChoice: req.toolChoice,
       }
-      const input: AgentRunInput = {
+      const input = runInput({
         runId: completion.id,
-        agentId: route.agentId,
-        sessionKey: route.sessionKey,
-        messageChannel: route.messageChannel,
-        message: prompt.message,
+        route,
+        prompt,
         images,
         messages: req.messages,
-        clientTools: req.clientTools,
-        toolChoice: req.toolChoice,
-        streamParams: req.streamParams,
-        senderIsOwner: caller.owner,
-      }
-      // Set only when present (a `delete` would turn the object into a slow dictionary).
-      if (prompt.extraSystemPrompt !== undefined) input.extraSystemPrompt = prompt.extraSystemPrompt
-      if (req.user !== undefined) input.user = req.user
-      if (route.modelOverride !== undefined) input.modelOverride = route.modelOverride
+        request: req,
+        owner: caller.owner,
+      })
 
       const turn = ctx.run(c, input)
       if (!req.stream) {

@@ -4,7 +4,7 @@
  * /v1/responses/{id}` for what was stored.
  */
 import type { Context } from 'hono'
-import type { AgentRunInput, ImageInput, NormalizedMessage } from '../backend.ts'
+import type { ImageInput, NormalizedMessage } from '../backend.ts'
 import type { Caller } from '../core/auth.ts'
 import { readJsonBody } from '../core/body.ts'
 import type { AppContext } from '../core/context.ts'
@@ -13,6 +13,7 @@ import { decodeFiles } from '../core/files.ts'
 import { decodeImages } from '../core/images.ts'
 import { buildPrompt } from '../core/prompt.ts'
 import { headerValue, respondJson } from '../core/respond.ts'
+import { runInput } from '../core/run-input.ts'
 import { READ, WRITE } from '../core/scopes.ts'
 import { responsesFramer } from './events.ts'
 import { itemResources, toConversation, type InputItem, type Media } from './items.ts'
@@ -157,12 +158,10 @@ export const responsesHandlers = (
       // Also on a failed answer, whose error envelope has no room for it: the response is kept
       // (as OpenAI keeps failed ones), and `previous_response_id` may continue its session.
       headers['x-openclaw-response-id'] = id
-      const input: AgentRunInput = {
+      const input = runInput({
         runId: id,
-        agentId: route.agentId,
-        sessionKey: route.sessionKey,
-        messageChannel: route.messageChannel,
-        message: prompt.message,
+        route,
+        prompt,
         images: decoded.images,
         // Backends that keep roles get the files' text as a system message before the turn.
         messages: decoded.files.length
@@ -172,14 +171,9 @@ export const responsesHandlers = (
               ...messages.slice(current),
             ]
           : messages,
-        clientTools: req.clientTools,
-        toolChoice: req.toolChoice,
-        streamParams: req.streamParams,
-        senderIsOwner: caller.owner,
-      }
-      if (prompt.extraSystemPrompt !== undefined) input.extraSystemPrompt = prompt.extraSystemPrompt
-      if (req.user !== undefined) input.user = req.user
-      if (route.modelOverride !== undefined) input.modelOverride = route.modelOverride
+        request: req,
+        owner: caller.owner,
+      })
 
       const builder = new ResponseBuilder({
         id,
