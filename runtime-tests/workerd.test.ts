@@ -28,6 +28,7 @@ describeConformance(
       // Config as a deployment gives it: vars plus the token as a secret.
       bindings: {
         OPENCLAW_CHAT_COMPLETIONS_ENABLED: String(enabled),
+        OPENCLAW_RESPONSES_ENABLED: String(enabled),
         OPENCLAW_AUTH_MODE: 'token',
         OPENCLAW_AGENTS: 'main,beta',
         OPENCLAW_BACKEND: '{"type": "echo"}',
@@ -35,7 +36,10 @@ describeConformance(
         OPENCLAW_CONFIG: JSON.stringify({
           gateway: {
             http: {
-              endpoints: { chatCompletions: { heartbeatSeconds: CONFORMANCE_HEARTBEAT_SECONDS } },
+              endpoints: {
+                chatCompletions: { heartbeatSeconds: CONFORMANCE_HEARTBEAT_SECONDS },
+                responses: { heartbeatSeconds: CONFORMANCE_HEARTBEAT_SECONDS },
+              },
             },
           },
         }),

@@ -1,7 +1,7 @@
 /**
  * One set of HTTP scenarios, written once and run against every runtime: the Node CLI, the
  * Node port-sharing mount, the Bun binary, Deno and workerd. A runtime is a `start` function
- * that serves the shared config (endpoint on or off) and says where.
+ * that serves the shared config (both APIs on, or both off) and says where.
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
@@ -12,7 +12,15 @@ import { createInterface } from 'node:readline'
 import { after, before, describe, it } from 'node:test'
 import type { ConfigInput } from '../src/index.ts'
 import { assertAnswered, BAD_HOSTS, exchange, modelsWithHost, upload } from './clients.ts'
-import { sseChunks, sseData } from './helpers.ts'
+import { assertError, sseChunks, sseData } from './helpers.ts'
+import {
+  createResponse,
+  deleteResponse,
+  finalResponse,
+  getResponse,
+  readEvents,
+  streamedText,
+} from './responses-helpers.ts'
 
 export const CONFORMANCE_TOKEN = 'conformance-token'
 
@@ -22,13 +30,14 @@ export const CONFORMANCE_TOKEN = 'conformance-token'
  */
 export const CONFORMANCE_HEARTBEAT_SECONDS = 0.2
 
-/** The config every runtime serves, as JSON (a valid JSON5 file). */
+/** The config every runtime serves, as JSON (a valid JSON5 file): both APIs on or both off. */
 export const conformanceConfig = (enabled: boolean): ConfigInput => ({
   gateway: {
     auth: { mode: 'token', token: CONFORMANCE_TOKEN },
     http: {
       endpoints: {
         chatCompletions: { enabled, heartbeatSeconds: CONFORMANCE_HEARTBEAT_SECONDS },
+        responses: { enabled, heartbeatSeconds: CONFORMANCE_HEARTBEAT_SECONDS },
       },
     },
   },
@@ -115,6 +124,23 @@ const post = (target: Target, body: unknown, init: RequestInit = {}, token = CON
     body: JSON.stringify(body),
     ...init,
   })
+
+/** The conformance token, for the Responses helpers (which default to the unit tests' one). */
+const AUTH = { authorization: `Bearer ${CONFORMANCE_TOKEN}` }
+
+const WEATHER = {
+  type: 'function',
+  name: 'get_weather',
+  parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+}
+
+/** A non-stream Response object, its status 200 checked. */
+const created = async (target: Target, body: Record<string, unknown>) => {
+  const res = await createResponse(target, { model: 'openclaw', ...body }, AUTH)
+  const text = await res.text()
+  assert.equal(res.status, 200, text)
+  return JSON.parse(text)
+}
 
 const details = async (target: Target) => {
   const res = await fetch(`${target.url}/health/details`, {
@@ -309,4 +335,132 @@ export const describeConformance = (
         )
       }
     )
+
+    describe('the Responses API', () => {
+      it('answers a non-stream request with a completed Response', async () => {
+        const res = await createResponse(on, { model: 'openclaw', input: 'hello' }, AUTH)
+        assert.equal(res.status, 200)
+        assert.match(res.headers.get('content-type') ?? '', /^application\/json/)
+        assert.ok(res.headers.get('x-request-id'))
+        const body = await res.json()
+        assert.equal(body.object, 'response')
+        assert.match(body.id, /^resp_/)
+        assert.equal(body.status, 'completed')
+        assert.equal(body.output.length, 1)
+        assert.equal(body.output[0].type, 'message')
+        assert.equal(body.output[0].content[0].text, 'hello')
+        assert.deepEqual(body.usage, {
+          input_tokens: 2,
+          input_tokens_details: { cached_tokens: 0, cache_write_tokens: 0 },
+          output_tokens: 2,
+          output_tokens_details: { reasoning_tokens: 0 },
+          total_tokens: 4,
+        })
+      })
+
+      it('streams named, numbered events in order, then [DONE]', async () => {
+        const res = await createResponse(
+          on,
+          { model: 'openclaw', stream: true, input: 'hello stream world' },
+          AUTH
+        )
+        // Checks the SSE headers, each event's name against its type, the sequence numbers
+        // counting from 0 and `data: [DONE]` last.
+        const { events } = await readEvents(res)
+        const types = events.map((e) => e.type)
+        const delta = 'response.output_text.delta'
+        assert.deepEqual(
+          // One or more deltas, as the agent's chunks came.
+          types.filter((t, i) => t !== delta || types[i - 1] !== delta),
+          [
+            'response.created',
+            'response.in_progress',
+            'response.output_item.added',
+            'response.content_part.added',
+            delta,
+            'response.output_text.done',
+            'response.content_part.done',
+            'response.output_item.done',
+            'response.completed',
+          ]
+        )
+        assert.equal(streamedText(events), 'hello stream world')
+        assert.equal(
+          events.find((e) => e.type === 'response.output_text.done')!.text,
+          streamedText(events)
+        )
+        const response = finalResponse(events)
+        assert.equal(response.status, 'completed')
+        assert.equal(response.output[0].content[0].text, 'hello stream world')
+        assert.equal(response.usage.total_tokens, 10)
+      })
+
+      it('returns a tool call; previous_response_id and its output continue', async () => {
+        const call = await created(on, {
+          tools: [WEATHER],
+          input: '/tool get_weather {"city":"Paris"}',
+        })
+        assert.equal(call.status, 'completed')
+        assert.equal(call.output.length, 1)
+        const [item] = call.output
+        assert.equal(item.type, 'function_call')
+        assert.equal(item.name, 'get_weather')
+        assert.equal(item.arguments, '{"city":"Paris"}')
+        assert.match(item.call_id, /^call_/)
+        const next = await created(on, {
+          previous_response_id: call.id,
+          input: [{ type: 'function_call_output', call_id: item.call_id, output: 'sunny 21C' }],
+        })
+        assert.equal(next.previous_response_id, call.id)
+        const text: string = next.output[0].content[0].text
+        assert.ok(text.endsWith(`Tool:${item.call_id}: sunny 21C`), text)
+      })
+
+      it('keeps a response for GET until DELETE, then answers 404', async () => {
+        const body = await created(on, { input: 'keep me' })
+        const got = await getResponse(on, body.id, AUTH)
+        assert.equal(got.status, 200)
+        assert.deepEqual(await got.json(), body)
+        const deleted = await deleteResponse(on, body.id, AUTH)
+        assert.equal(deleted.status, 200)
+        assert.deepEqual(await deleted.json(), { id: body.id, object: 'response', deleted: true })
+        await assertError(await getResponse(on, body.id, AUTH), 404, {
+          message: `Response with id '${body.id}' not found.`,
+          param: null,
+        })
+      })
+
+      // As for chat: workerd learns of the disconnect at the next heartbeat. A client that left
+      // gets nothing, so its response must not be kept either, failed or not.
+      it('aborts the run when a streaming client disconnects, and keeps nothing', async () => {
+        const controller = new AbortController()
+        const res = await createResponse(
+          on,
+          { model: 'openclaw', stream: true, input: '/stall 60000' },
+          AUTH,
+          { signal: controller.signal }
+        )
+        const id = res.headers.get('x-openclaw-response-id')
+        assert.match(id ?? '', /^resp_/)
+        const reader = res.body!.getReader()
+        const first = await reader.read()
+        assert.match(new TextDecoder().decode(first.value), /^event: response\.created\n/)
+        await waitForStats(on, (s) => s.activeRuns === 1, 'the run should be running')
+        controller.abort()
+        await reader.cancel().catch(() => {})
+        await waitForStats(
+          on,
+          (s) => s.activeRuns === 0 && s.sessionLocks === 0,
+          'the run should end'
+        )
+        await assertError(await getResponse(on, id!, AUTH), 404)
+      })
+
+      it('answers 404 saying how to enable it when the endpoint is disabled', async () => {
+        await assertError(await createResponse(off, { input: 'x' }, AUTH), 404, {
+          message: /`gateway\.http\.endpoints\.responses\.enabled: true`/,
+          code: 'endpoint_disabled',
+        })
+      })
+    })
   })
