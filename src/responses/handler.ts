@@ -182,7 +182,9 @@ export const responsesHandlers = (
         previousResponseId: req.previousResponseId ?? null,
       })
       const keep = () => {
-        if (!req.store) return
+        // A client that left gets nothing, and nothing is kept for it: also in a stream, which
+        // may still end with the 499 (workerd aborts the turn before it cancels the body).
+        if (!req.store || builder.failure?.status === 499) return
         const value = {
           response: builder.resource(),
           input: itemResources(req.items),
@@ -197,8 +199,7 @@ export const responsesHandlers = (
       if (!req.stream) {
         for await (const event of turn.events) builder.apply(event)
         if (!builder.finished) builder.apply({ type: 'done' })
-        // A client that left gets nothing, and nothing is kept for it.
-        if (builder.failure?.status !== 499) keep()
+        keep()
         if (builder.failure) throw builder.failure
         return respondJson(c.req.raw, builder.resource(), 200, headers)
       }
