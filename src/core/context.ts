@@ -26,7 +26,7 @@ import { Turns, watchRequestSignal, type ClientWatch, type Turn } from './turn.t
 
 export interface RunningTurn {
   turn: Turn
-  events: AsyncGenerator<AgentEvent>
+  events: AsyncIterableIterator<AgentEvent>
 }
 
 export interface ContextOptions {

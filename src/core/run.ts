@@ -68,7 +68,9 @@ const abortMessage = (reason: unknown): Extract<AgentEvent, { type: 'error' }> =
   return { type: 'error', message: 'The request was cancelled.', status: 499 }
 }
 
-const ABORTED = Symbol('aborted')
+type Result = IteratorResult<AgentEvent, undefined>
+
+const FINISHED: Result = { done: true, value: undefined }
 
 /** A sync iterable (an array) works too, as it would under `for await`. */
 const asyncIteratorOf = <T>(events: AsyncIterable<T> | Iterable<T>): AsyncIterator<T> =>
@@ -77,6 +79,183 @@ const asyncIteratorOf = <T>(events: AsyncIterable<T> | Iterable<T>): AsyncIterat
     : (async function* () {
         yield* events as Iterable<T>
       })()
+
+/**
+ * One turn's events, pulled by its consumer. Written by hand rather than as an async generator:
+ * a generator around the backend's own iterator costs several promise turns per event, about as
+ * much as the backend itself (bench/notes.md); here each event costs one promise.
+ */
+class TurnEvents implements AsyncIterableIterator<AgentEvent> {
+  readonly #input: AgentRunInput
+  readonly #turn: Turn
+  readonly #backend: AgentBackend
+  readonly #locks: SessionLocks
+  readonly #logger: Logger
+  readonly #onSettled: () => void
+  #iterator?: AsyncIterator<unknown>
+  #release?: () => void
+  /** Set while a step waits: answers it at once when the turn aborts. */
+  #wake?: (result: Result) => void
+  /** The last event went out (or the consumer stopped): only `done: true` from now on. */
+  #ended = false
+  /** The backend's iterator finished by itself: nothing to close. */
+  #exhausted = false
+  /** The close started with the last event, which frees the lock when it is done. */
+  #closing?: Promise<void>
+  #settled = false
+
+  constructor(
+    backend: AgentBackend,
+    locks: SessionLocks,
+    logger: Logger,
+    input: AgentRunInput,
+    turn: Turn,
+    onSettled: () => void
+  ) {
+    this.#backend = backend
+    this.#locks = locks
+    this.#logger = logger
+    this.#input = input
+    this.#turn = turn
+    this.#onSettled = onSettled
+    // Some runtimes (workerd) drop a disconnected body without cancelling it: the abort alone
+    // must free the lock and end a step that waits.
+    turn.onAbort(() => {
+      const wake = this.#wake
+      // A waiting step gets the abort as the last event (which settles); else settle now.
+      if (wake && !this.#ended) wake(this.#last(abortMessage(turn.reason)))
+      else this.#settle()
+    })
+  }
+
+  [Symbol.asyncIterator]() {
+    return this
+  }
+
+  next(): Promise<Result> {
+    if (this.#ended) return Promise.resolve(FINISHED)
+    if (this.#turn.aborted) return Promise.resolve(this.#last(abortMessage(this.#turn.reason)))
+    if (this.#release) return this.#step()
+    let lock: (() => void) | Promise<() => void>
+    try {
+      lock = this.#locks.acquire(this.#input.sessionKey, this.#turn.signal)
+    } catch {
+      return Promise.resolve(this.#last(abortMessage(this.#turn.reason)))
+    }
+    if (typeof lock === 'function') {
+      this.#release = lock
+      return this.#step()
+    }
+    return lock.then(
+      (release) => {
+        this.#release = release
+        // Aborted while the lock was being granted: give it back at once.
+        if (this.#turn.aborted || this.#settled) {
+          this.#settle()
+          return this.#last(abortMessage(this.#turn.reason))
+        }
+        return this.#step()
+      },
+      () => this.#last(abortMessage(this.#turn.reason))
+    )
+  }
+
+  /** Ends early (the consumer stopped): closes the backend's run, then frees the lock. */
+  async return(): Promise<Result> {
+    if (!this.#ended) {
+      this.#ended = true
+      await this.#close()
+    } else await this.#closing
+    this.#settle()
+    return FINISHED
+  }
+
+  /** One backend step, answered by its event or by the abort, whichever comes first. */
+  #step(): Promise<Result> {
+    return new Promise<Result>((resolve) => {
+      this.#wake = resolve
+      let pending: Promise<IteratorResult<unknown>>
+      try {
+        // Made on the first step, so a backend whose run() throws at once fails like one that
+        // throws later.
+        this.#iterator ??= asyncIteratorOf(this.#backend.run(this.#input, this.#turn.signal))
+        pending = this.#iterator.next()
+      } catch (err) {
+        return resolve(this.#failed(err))
+      }
+      pending.then(
+        (result) => {
+          if (!this.#ended) resolve(this.#received(result))
+        },
+        (err) => {
+          if (!this.#ended) resolve(this.#failed(err))
+        }
+      )
+    })
+  }
+
+  #received(result: IteratorResult<unknown>): Result {
+    if (result.done) {
+      this.#exhausted = true
+      return this.#last({ type: 'done' })
+    }
+    const event = result.value
+    if (!isEvent(event)) {
+      this.#logger.error(`backend yielded a malformed event for run ${this.#input.runId}`, event)
+      return this.#last({ type: 'error', message: 'internal error', status: 500 })
+    }
+    if (event.type === 'done' || event.type === 'error') return this.#last(event)
+    return { done: false, value: event }
+  }
+
+  #failed(err: unknown): Result {
+    this.#exhausted = true
+    if (this.#turn.aborted) return this.#last(abortMessage(this.#turn.reason))
+    this.#logger.error(`backend failed for run ${this.#input.runId}`, err)
+    return this.#last({ type: 'error', message: 'internal error', status: 500 })
+  }
+
+  /**
+   * The turn's last event. The backend's run is closed (its `finally` may still hold work for
+   * the session) before the lock goes to the session's next turn; once aborted, it is not
+   * waited for: the backend may be ignoring its signal.
+   */
+  #last(event: AgentEvent): Result {
+    if (!this.#ended) {
+      this.#ended = true
+      if (this.#turn.aborted) {
+        this.#close().catch(() => {})
+        this.#settle()
+      } else {
+        this.#closing = this.#close().then(
+          () => this.#settle(),
+          (err) => {
+            // The turn's answer is out: log it, change nothing.
+            this.#logger.error(`backend failed to close run ${this.#input.runId}`, err)
+            this.#settle()
+          }
+        )
+      }
+    }
+    return { done: false, value: event }
+  }
+
+  async #close(): Promise<void> {
+    const iterator = this.#iterator
+    if (!iterator || this.#exhausted) return
+    this.#exhausted = true
+    await iterator.return?.()
+  }
+
+  #settle(): void {
+    if (this.#settled) return
+    this.#settled = true
+    this.#wake = undefined
+    this.#release?.()
+    this.#turn.dispose()
+    this.#onSettled()
+  }
+}
 
 /** Runs turns against one backend, one at a time per session key, and counts them. */
 export class TurnRunner {
@@ -102,94 +281,10 @@ export class TurnRunner {
    * The backend's events end as soon as the turn aborts, too: a backend that ignores its signal
    * cannot hold the answer (or the run timeout) hostage.
    */
-  async *run(input: AgentRunInput, turn: Turn): AsyncGenerator<AgentEvent> {
+  run(input: AgentRunInput, turn: Turn): AsyncIterableIterator<AgentEvent> {
     this.#active++
-    let release: (() => void) | undefined
-    let settled = false
-    const settle = () => {
-      if (settled) return
-      settled = true
-      release?.()
-      turn.dispose()
+    return new TurnEvents(this.#backend, this.locks, this.#logger, input, turn, () => {
       this.#active--
-    }
-    turn.onAbort(settle)
-    try {
-      try {
-        const lock = this.locks.acquire(input.sessionKey, turn.signal)
-        release = typeof lock === 'function' ? lock : await lock
-      } catch {
-        yield abortMessage(turn.reason)
-        return
-      }
-      if (turn.aborted) {
-        // Aborted while the lock was being granted: give it back at once.
-        release()
-        yield abortMessage(turn.reason)
-        return
-      }
-      let iterator: AsyncIterator<unknown> | undefined
-      // Made on the first step, so a backend whose run() throws at once fails like one that
-      // throws later.
-      const next = () =>
-        (iterator ??= asyncIteratorOf(this.#backend.run(input, turn.signal))).next()
-      const close = async () => iterator!.return?.()
-      let wake: ((aborted: typeof ABORTED) => void) | undefined
-      turn.onAbort(() => wake?.(ABORTED))
-      /**
-       * Waits for `work` or the abort, whichever comes first: one promise, where `Promise.race`
-       * would also leave a reaction on a promise shared by every step.
-       */
-      const untilAborted = <T>(work: () => PromiseLike<T>) =>
-        new Promise<T | typeof ABORTED>((resolve, reject) => {
-          wake = resolve
-          work().then(resolve, reject)
-        })
-      let finished = false
-      try {
-        while (!turn.aborted) {
-          let result
-          try {
-            result = await untilAborted(next)
-          } catch (err) {
-            finished = true
-            if (turn.aborted) break
-            this.#logger.error(`backend failed for run ${input.runId}`, err)
-            yield { type: 'error', message: 'internal error', status: 500 }
-            return
-          }
-          if (result === ABORTED) break
-          if (result.done) {
-            finished = true
-            break
-          }
-          const event = result.value
-          if (!isEvent(event)) {
-            this.#logger.error(`backend yielded a malformed event for run ${input.runId}`, event)
-            yield { type: 'error', message: 'internal error', status: 500 }
-            return
-          }
-          yield event
-          if (event.type === 'done' || event.type === 'error') return
-        }
-        yield turn.aborted ? abortMessage(turn.reason) : { type: 'done' }
-      } finally {
-        // Closed early: the turn ended, was aborted, or its consumer stopped. Once aborted, never
-        // wait for it: the backend may be ignoring its signal.
-        if (iterator && !finished) {
-          if (turn.aborted) close().catch(() => {})
-          else {
-            try {
-              await untilAborted(close)
-            } catch (err) {
-              // The turn's answer is out, or its consumer left: log it, change nothing.
-              this.#logger.error(`backend failed to close run ${input.runId}`, err)
-            }
-          }
-        }
-      }
-    } finally {
-      settle()
-    }
+    })
   }
 }
