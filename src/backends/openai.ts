@@ -151,6 +151,8 @@ export const openaiBackend = (options: OpenAIBackendOptions): AgentBackend => {
     const onAbort = () => controller.abort(signal.reason)
     signal.addEventListener('abort', onAbort, { once: true })
     let timedOut = false
+    // Set once the upstream's answer was read to its end.
+    let whole = false
     const timer = setTimeout(() => {
       timedOut = true
       controller.abort()
@@ -244,12 +246,14 @@ export const openaiBackend = (options: OpenAIBackendOptions): AgentBackend => {
         if (calls.length) reply.toolCalls = calls
         memory.set(input.sessionKey, [...messages, reply])
       }
+      whole = true
       yield { type: 'done', stopReason: stopReasonOf(answer.finish, calls.length > 0) }
     } finally {
       clearTimeout(timer)
       signal.removeEventListener('abort', onAbort)
-      // Ends the upstream request if the consumer stopped early without aborting.
-      controller.abort()
+      // Ends the upstream request if the consumer stopped early without aborting (a whole
+      // answer needs nothing ended, and an abort costs an exception's stack).
+      if (!whole) controller.abort()
     }
   }
 

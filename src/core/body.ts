@@ -73,8 +73,18 @@ const decoder = new TextDecoder('utf-8', { fatal: true })
  */
 export const MAX_JSON_DEPTH = 256
 
+/** How many of `char` the text holds, at most `max + 1` (counted natively, not char by char). */
+const countUpTo = (text: string, char: string, max: number) => {
+  let n = 0
+  for (let at = text.indexOf(char); at !== -1 && n <= max; at = text.indexOf(char, at + 1)) n++
+  return n
+}
+
 /** Whether the JSON text opens more than `max` arrays or objects at once (strings skipped). */
 const nestsDeeper = (text: string, max: number): boolean => {
+  // Nearly every body opens fewer brackets in all than the limit: then it cannot nest deeper,
+  // and the walk below (a loop over every character) is skipped.
+  if (countUpTo(text, '{', max) + countUpTo(text, '[', max) <= max) return false
   let depth = 0
   let inString = false
   for (let i = 0; i < text.length; i++) {

@@ -30,8 +30,15 @@ export const parseAddress = (raw: string | undefined): Address | undefined => {
   }
 }
 
-export const isLoopback = (raw: string | undefined): boolean =>
-  raw?.trim().toLowerCase() === 'localhost' || parseAddress(raw)?.range() === 'loopback'
+/** The forms a socket reports for loopback, answered without parsing (every request asks). */
+const PLAIN_LOOPBACK =
+  /^(?:127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3})$/
+
+export const isLoopback = (raw: string | undefined): boolean => {
+  if (raw === undefined) return false
+  if (PLAIN_LOOPBACK.test(raw)) return true
+  return raw.trim().toLowerCase() === 'localhost' || parseAddress(raw)?.range() === 'loopback'
+}
 
 type Range = [Address, number]
 

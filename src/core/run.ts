@@ -170,28 +170,35 @@ class TurnEvents implements AsyncIterableIterator<AgentEvent> {
     return FINISHED
   }
 
-  /** One backend step, answered by its event or by the abort, whichever comes first. */
+  /**
+   * One backend step, answered by its event or by the abort, whichever comes first. The
+   * executor and the callbacks are made once per turn, not once per event: a long answer has
+   * hundreds of events.
+   */
   #step(): Promise<Result> {
-    return new Promise<Result>((resolve) => {
-      this.#wake = resolve
-      let pending: Promise<IteratorResult<unknown>>
-      try {
-        // Made on the first step, so a backend whose run() throws at once fails like one that
-        // throws later.
-        this.#iterator ??= asyncIteratorOf(this.#backend.run(this.#input, this.#turn.signal))
-        pending = this.#iterator.next()
-      } catch (err) {
-        return resolve(this.#failed(err))
-      }
-      pending.then(
-        (result) => {
-          if (!this.#ended) resolve(this.#received(result))
-        },
-        (err) => {
-          if (!this.#ended) resolve(this.#failed(err))
-        }
-      )
-    })
+    return new Promise<Result>(this.#start)
+  }
+
+  readonly #start = (resolve: (result: Result) => void) => {
+    this.#wake = resolve
+    let pending: Promise<IteratorResult<unknown>>
+    try {
+      // Made on the first step, so a backend whose run() throws at once fails like one that
+      // throws later.
+      this.#iterator ??= asyncIteratorOf(this.#backend.run(this.#input, this.#turn.signal))
+      pending = this.#iterator.next()
+    } catch (err) {
+      return resolve(this.#failed(err))
+    }
+    pending.then(this.#settleStep, this.#failStep)
+  }
+
+  readonly #settleStep = (result: IteratorResult<unknown>) => {
+    if (!this.#ended) this.#wake?.(this.#received(result))
+  }
+
+  readonly #failStep = (err: unknown) => {
+    if (!this.#ended) this.#wake?.(this.#failed(err))
   }
 
   #received(result: IteratorResult<unknown>): Result {
