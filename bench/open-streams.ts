@@ -39,8 +39,8 @@ const holdStreams = async (url: string, n: number) => {
   })
 }
 
-export const openStreams = async (n = 2000) => {
-  const server = await ours.node(benchConfig())
+export const openStreams = async (n = 2000, node = 'node') => {
+  const server = await ours.node(benchConfig(), node)
   try {
     const pid = server.child.pid!
     // Warm the request path once so the first stream doesn't pay for code loading.

@@ -7,12 +7,11 @@
  */
 import { connect } from 'node:net'
 import { parseArgs } from 'node:util'
-import { chatBody, rss, startServer, TOKEN } from './lib.ts'
+import { chatBody, rss, startServer, TOKEN, tsArgs } from './lib.ts'
 
-export const slowReader = async (seconds = 30) => {
-  const server = await startServer('slow-reader', 'node', [
-    '--import',
-    'tsx',
+export const slowReader = async (seconds = 30, node = 'node') => {
+  const server = await startServer('slow-reader', node, [
+    ...tsArgs(node),
     'bench/slow-reader-server.ts',
   ])
   const aborted = new Promise<string>((resolve) =>

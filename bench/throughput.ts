@@ -1,90 +1,155 @@
 /**
- * Scenarios 1, 2 and 5: non-stream requests per second at 1 and 64 connections, and a
- * 1 000-chunk stream (chunks per second, time to first byte), for the raw baseline and our
- * server on Node (then Bun and Deno when `--runtimes` is given). Rounds alternate between the
- * servers so that drift on a shared machine hits both; the median round is reported.
+ * Non-stream throughput and streams, measured against two baselines in the same run: the raw
+ * `node:http` limit and bare Hono on `@hono/node-server` doing the same job. Rounds alternate
+ * between the servers, so drift on a shared machine hits all of them; medians are reported.
+ * Non-stream load comes from autocannon in its own process; each round records the server's CPU
+ * (from /proc) and the load generator's, so the report shows the baselines were saturated.
  *
- * Usage: node --import tsx bench/throughput.ts [--runtimes] [--rounds N] [--seconds S]
+ * Usage: node --import tsx bench/throughput.ts [--rounds N] [--seconds S] [--node PATH]
  */
+import { spawn } from 'node:child_process'
 import { parseArgs } from 'node:util'
-import {
-  baseline,
-  benchConfig,
-  chatBody,
-  cpuSeconds,
-  load,
-  median,
-  node24,
-  ours,
-  TOKEN,
-  type Server,
-} from './lib.ts'
+import { BODIES, type BodyName } from './bodies.ts'
+import { TOKEN } from './answer.ts'
+import { benchConfig, cpuSeconds, load, median, startServer, tsArgs, type Server } from './lib.ts'
 
-const { values } = parseArgs({
-  options: {
-    runtimes: { type: 'boolean', default: false },
-    rounds: { type: 'string', default: '4' },
-    seconds: { type: 'string', default: '2' },
-  },
-})
-const rounds = Number(values.rounds)
-const seconds = values.seconds!
+export interface Round {
+  rps: number
+  /** Latency percentiles, ms. */
+  p50: number
+  p99: number
+  errors: number
+  /** Server CPU time per request served, µs. */
+  cpuMicros: number
+  /** Server CPU over the round: 1 = one core busy the whole time. */
+  serverCpu: number
+  /** The load generator's CPU over the round, likewise. */
+  loadCpu: number
+}
 
-const SHORT = chatBody('Hello, how are you today?')
-const LONG_STREAM = chatBody('x'.repeat(8 * 1000 - 3) + 'end', true) // 1 000 chunks of 8
+/** Runs autocannon in its own process on `node` (the same runtime as the servers). */
+const autocannon = (
+  node: string,
+  args: string[]
+): Promise<Omit<Round, 'cpuMicros' | 'serverCpu'>> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(node, [...tsArgs(node), 'bench/autocannon-load.ts', ...args], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    let out = ''
+    child.stdout!.on('data', (d) => (out += d))
+    child.once('exit', (code) =>
+      code === 0
+        ? resolve(JSON.parse(out.trim().split('\n').at(-1)!))
+        : reject(new Error(`autocannon exited ${code}`))
+    )
+  })
 
-type Measure = (server: Server) => Promise<Record<string, number>>
-
-/** Requests per second, and the server's CPU time per request (µs) over the same round. */
-const rpsAt =
-  (connections: number): Measure =>
-  async (s) => {
-    const before = cpuSeconds(s.child.pid!)
-    const result = await load(['rps', s.url, TOKEN, String(connections), seconds, SHORT])
-    const cpu = cpuSeconds(s.child.pid!) - before
-    return { ...result, cpuMicros: (cpu * 1e6) / (result.rps * Number(seconds)) }
+/** One round: autocannon against `server`, with the server's CPU over the same time. */
+export const nonStreamRound =
+  (node: string, body: string, connections: number, seconds: number, rate?: number) =>
+  async (server: Server): Promise<Round> => {
+    const pid = server.child.pid!
+    const before = cpuSeconds(pid)
+    const started = performance.now()
+    const args = [server.url, String(connections), String(seconds), body]
+    if (rate) args.push(String(rate))
+    const result = await autocannon(node, args)
+    const wall = (performance.now() - started) / 1000
+    const cpu = cpuSeconds(pid) - before
+    return {
+      ...result,
+      cpuMicros: (cpu * 1e6) / Math.max(1, result.rps * wall),
+      serverCpu: cpu / wall,
+    }
   }
-const streamed: Measure = (s) => load(['stream', s.url, TOKEN, seconds, LONG_STREAM])
 
-/** Warm-up, then `rounds` alternating rounds; medians per server and key. */
-const compare = async (servers: Server[], measure: Measure) => {
+/** Warm-up, then `rounds` alternating rounds; the median of each figure per server. */
+export const compare = async <T extends object>(
+  servers: Server[],
+  measure: (s: Server) => Promise<T>,
+  rounds: number
+): Promise<Record<string, T>> => {
   for (const s of servers) await measure(s)
-  const results = new Map<string, Record<string, number>[]>(servers.map((s) => [s.name, []]))
-  for (let r = 0; r < rounds; r++)
+  const results = new Map<string, T[]>(servers.map((s) => [s.name, []]))
+  for (let r = 0; r < rounds; r++) {
     for (const s of servers) results.get(s.name)!.push(await measure(s))
-  const out: Record<string, Record<string, number>> = {}
+  }
+  const out: Record<string, T> = {}
   for (const [name, rows] of results) {
-    out[name] = {}
-    for (const key of Object.keys(rows[0])) out[name][key] = median(rows.map((row) => row[key]))
+    const medians: Record<string, number> = {}
+    for (const key of Object.keys(rows[0])) {
+      medians[key] = median(rows.map((row) => (row as Record<string, number>)[key]))
+    }
+    out[name] = medians as T
   }
   return out
 }
 
-export const throughput = async (runtimes: boolean) => {
-  const config = benchConfig()
-  const servers = [await baseline(), await ours.node(config)]
-  if (runtimes) servers.push(await ours.bun(config), await ours.deno(config))
+/** The three servers on `node`: the raw limit, bare Hono, and ours (the CLI, echo backend). */
+export const startTrio = async (node: string) => {
+  const raw = await startServer('raw', node, [...tsArgs(node), 'bench/baseline-server.ts'])
+  const hono = await startServer('hono', node, [...tsArgs(node), 'bench/hono-server.ts'])
+  const ours = await startServer('ours', node, [
+    'dist/cli.js',
+    'serve',
+    '--config',
+    benchConfig(),
+    '--port',
+    '0',
+  ])
+  return [raw, hono, ours]
+}
+
+export type NonStream = Record<BodyName, Record<1 | 64, Record<string, Round>>>
+
+/** Every body at 1 and at 64 connections, on `node`. */
+export const nonStream = async (node: string, rounds: number, seconds: number) => {
+  const servers = await startTrio(node)
   try {
-    const rps1 = await compare(servers, rpsAt(1))
-    const rps64 = await compare(servers, rpsAt(64))
-    const stream = await compare(servers, streamed)
-    return { rps1, rps64, stream, rps64node24: await onNode24(config) }
+    const out = {} as NonStream
+    for (const name of Object.keys(BODIES) as BodyName[]) {
+      out[name] = {} as NonStream[BodyName]
+      for (const connections of [1, 64] as const) {
+        const measure = nonStreamRound(node, BODIES[name], connections, seconds)
+        out[name][connections] = await compare(servers, measure, rounds)
+      }
+    }
+    return out
   } finally {
     await Promise.all(servers.map((s) => s.stop()))
   }
 }
 
-/** Scenario 1 at 64 connections with the baseline and ours both on Node 24, if it is here. */
-const onNode24 = async (config: string) => {
-  if (!node24) return undefined
-  const servers = [await baseline(node24, 'baseline'), await ours.node(config, node24, 'node')]
+/** A 1 000-chunk stream (the echo's 8-character pieces): chunks per second and first byte. */
+const LONG_STREAM = JSON.stringify({
+  messages: [{ role: 'user', content: 'x'.repeat(8 * 1000 - 3) + 'end' }],
+  model: 'openclaw',
+  stream: true,
+})
+
+export const streams = async (node: string, rounds: number, seconds: number) => {
+  const servers = await startTrio(node)
   try {
-    return await compare(servers, rpsAt(64))
+    return await compare(
+      servers,
+      (s) => load(['stream', s.url, TOKEN, String(seconds), LONG_STREAM], node),
+      rounds
+    )
   } finally {
     await Promise.all(servers.map((s) => s.stop()))
   }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  console.log(JSON.stringify(await throughput(values.runtimes!), null, 2))
+  const { values } = parseArgs({
+    options: {
+      rounds: { type: 'string', default: '3' },
+      seconds: { type: 'string', default: '2' },
+      node: { type: 'string', default: 'node' },
+    },
+  })
+  const rounds = Number(values.rounds)
+  const seconds = Number(values.seconds)
+  console.log(JSON.stringify(await nonStream(values.node!, rounds, seconds), null, 2))
 }
