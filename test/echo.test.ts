@@ -389,8 +389,11 @@ describe('turns of one session', () => {
     await waitFor(() => server.app.stats().activeRuns === 2, 'the second turn to queue')
     controller.abort()
     assert.ok((await first) instanceof Error)
-    await waitFor(() => started('f2'), 'the second turn to start')
-    assert.deepEqual(log, ['start f1', 'aborted f1', 'start f2'])
+    // The session goes to the next turn as soon as the first one is aborted, without waiting
+    // for its backend to wind down (a backend may ignore its signal).
+    await waitFor(() => started('f2') && log.includes('aborted f1'), 'f2 to start, f1 to stop')
+    assert.deepEqual(log.slice(0, 1), ['start f1'])
+    assert.deepEqual([...log].sort(), ['aborted f1', 'start f1', 'start f2'])
     gate('f2').resolve()
     await expectAnswer(second, 'f2')
   })

@@ -1,6 +1,7 @@
 /** Agent events → one non-stream `chat.completion` body. */
 import type { AgentEvent, AgentUsage, StopReason, ToolCall, ToolChoice } from '../backend.ts'
 import { NO_RESPONSE } from '../core/prompt.ts'
+import { eachEvent } from '../core/run.ts'
 import { errorFromEvent, unmetToolChoice } from '../core/tools.ts'
 import { mapChatUsage } from '../core/usage.ts'
 
@@ -28,15 +29,17 @@ export const buildCompletion = async (
   let stopReason: StopReason | undefined
   let usage: AgentUsage | undefined
   const toolCalls: ToolCall[] = []
-  for await (const event of events) {
+  let failed: Extract<AgentEvent, { type: 'error' }> | undefined
+  await eachEvent(events, (event) => {
     if (event.type === 'text') streamed += event.delta
     else if (event.type === 'tool_calls') toolCalls.push(...event.calls)
     else if (event.type === 'usage') usage = event.usage
     else if (event.type === 'done') {
       finalText = event.text
       stopReason = event.stopReason
-    } else throw errorFromEvent(event)
-  }
+    } else failed = event
+  })
+  if (failed) throw errorFromEvent(failed)
   const unmet = unmetToolChoice(ctx.toolChoice, toolCalls)
   if (unmet) throw unmet
   const text = finalText ?? streamed

@@ -1,4 +1,5 @@
 /** Reads the request body within the size and time limits and parses it as JSON, whatever its type says. */
+import { deadlines, type Deadline } from './deadlines.ts'
 import { ApiError, badRequest } from './errors.ts'
 import { readAtMost } from './read-at-most.ts'
 
@@ -12,12 +13,12 @@ const timedOut = () =>
 
 /** A promise that rejects with 408 after `timeoutMs`, and the function that disarms it. */
 const deadline = (timeoutMs: number) => {
-  let timer: ReturnType<typeof setTimeout> | undefined
+  let due: Deadline | undefined
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(timedOut()), timeoutMs)
+    due = deadlines.add(timeoutMs, () => reject(timedOut()))
   })
   expired.catch(() => {})
-  return { expired, clear: () => clearTimeout(timer) }
+  return { expired, clear: () => deadlines.cancel(due) }
 }
 
 /**
@@ -35,14 +36,14 @@ const readBody = (
     // One promise settled by whichever comes first, rather than `deadline()` and a race: this is
     // the path of nearly every request.
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(timedOut()), timeoutMs)
+      const due = deadlines.add(timeoutMs, () => reject(timedOut()))
       request.arrayBuffer().then(
         (buffer) => {
-          clearTimeout(timer)
+          deadlines.cancel(due)
           resolve(new Uint8Array(buffer))
         },
         (err) => {
-          clearTimeout(timer)
+          deadlines.cancel(due)
           reject(err)
         }
       )

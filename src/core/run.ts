@@ -71,6 +71,8 @@ const abortMessage = (reason: unknown): Extract<AgentEvent, { type: 'error' }> =
 type Result = IteratorResult<AgentEvent, undefined>
 
 const FINISHED: Result = { done: true, value: undefined }
+/** Says the backend's run is under way (never an answer of the iterator's). */
+const STARTED: Result = { done: true, value: undefined }
 
 /** A sync iterable (an array) works too, as it would under `for await`. */
 const asyncIteratorOf = <T>(events: AsyncIterable<T> | Iterable<T>): AsyncIterator<T> =>
@@ -133,9 +135,41 @@ class TurnEvents implements AsyncIterableIterator<AgentEvent> {
   }
 
   next(): Promise<Result> {
-    if (this.#ended) return Promise.resolve(FINISHED)
+    return this.#locked((started) => (started ? this.#step() : Promise.resolve(FINISHED)))
+  }
+
+  /**
+   * Every event to `onEvent`, in order, until the turn ends; for consumers that take them all
+   * (a non-stream answer). Cheaper than `next()` in a loop: no promise of ours per event, and no
+   * await in the consumer; the abort still ends it at once.
+   */
+  drain(onEvent: (event: AgentEvent) => void): Promise<void> {
+    return new Promise<void>((finished) => {
+      const deliver = (result: Result) => {
+        if (result.done) return finished()
+        onEvent(result.value)
+        if (this.#ended) finished()
+        else this.#begin(deliver)
+      }
+      this.#locked((started) => {
+        if (!started) return Promise.resolve(FINISHED)
+        this.#begin(deliver)
+        return Promise.resolve(STARTED)
+      }).then((result) => {
+        // The abort or the end, when the turn never started its backend.
+        if (result !== STARTED) deliver(result)
+      })
+    })
+  }
+
+  /**
+   * Takes the session's lock (at once when it is free) and then calls `go(true)`; answers the
+   * abort or the end instead when there is nothing left to run (`go` is not called then).
+   */
+  #locked(go: (started: boolean) => Promise<Result>): Promise<Result> {
+    if (this.#ended) return go(false)
     if (this.#turn.aborted) return Promise.resolve(this.#last(abortMessage(this.#turn.reason)))
-    if (this.#release) return this.#step()
+    if (this.#release) return go(true)
     let lock: (() => void) | Promise<() => void>
     try {
       lock = this.#locks.acquire(this.#input.sessionKey, this.#turn.signal)
@@ -144,7 +178,7 @@ class TurnEvents implements AsyncIterableIterator<AgentEvent> {
     }
     if (typeof lock === 'function') {
       this.#release = lock
-      return this.#step()
+      return go(true)
     }
     return lock.then(
       (release) => {
@@ -154,7 +188,7 @@ class TurnEvents implements AsyncIterableIterator<AgentEvent> {
           this.#settle()
           return this.#last(abortMessage(this.#turn.reason))
         }
-        return this.#step()
+        return go(true)
       },
       () => this.#last(abortMessage(this.#turn.reason))
     )
@@ -179,8 +213,11 @@ class TurnEvents implements AsyncIterableIterator<AgentEvent> {
     return new Promise<Result>(this.#start)
   }
 
-  readonly #start = (resolve: (result: Result) => void) => {
-    this.#wake = resolve
+  readonly #start = (resolve: (result: Result) => void) => this.#begin(resolve)
+
+  /** Starts one backend step; `wake` gets its result, or the abort's, whichever comes first. */
+  #begin(wake: (result: Result) => void) {
+    this.#wake = wake
     let pending: Promise<IteratorResult<unknown>>
     try {
       // Made on the first step, so a backend whose run() throws at once fails like one that
@@ -188,7 +225,7 @@ class TurnEvents implements AsyncIterableIterator<AgentEvent> {
       this.#iterator ??= asyncIteratorOf(this.#backend.run(this.#input, this.#turn.signal))
       pending = this.#iterator.next()
     } catch (err) {
-      return resolve(this.#failed(err))
+      return wake(this.#failed(err))
     }
     pending.then(this.#settleStep, this.#failStep)
   }
@@ -295,3 +332,14 @@ export class TurnRunner {
     })
   }
 }
+
+/** Calls `onEvent` with each of a turn's events; resolves when the turn has ended. */
+export const eachEvent = (
+  events: AsyncIterable<AgentEvent>,
+  onEvent: (event: AgentEvent) => void
+): Promise<void> =>
+  events instanceof TurnEvents
+    ? events.drain(onEvent)
+    : (async () => {
+        for await (const event of events) onEvent(event)
+      })()

@@ -1,56 +1,61 @@
 /**
  * One turn at a time per session key, per process. Waiters queue in arrival order; a turn that
- * ends, fails or is aborted (even while still waiting) releases its place at once.
+ * ends, fails or is aborted (even while still waiting) releases its place at once. A free
+ * session is taken without a promise: nearly every turn finds its session free.
  */
+
+interface Waiter {
+  grant(): void
+}
+
 export class SessionLocks {
-  #tails = new Map<string, Promise<void>>()
+  /** Per held session: the turns waiting for it, in order. */
+  #queues = new Map<string, Waiter[]>()
 
   /** Session keys with a turn running or waiting. */
   get size(): number {
-    return this.#tails.size
+    return this.#queues.size
   }
 
   /**
-   * Holds the lock until `release()` is called: at once when the session is free (no promise, so
-   * no wait), else after the session's earlier turns.
+   * Holds the lock until the returned `release()` is called: at once when the session is free,
+   * else after the session's earlier turns.
    * @throws the signal's reason when aborted while waiting (the place in the queue is given up)
    */
   acquire(key: string, signal: AbortSignal): (() => void) | Promise<() => void> {
-    const previous = this.#tails.get(key)
-    let release!: () => void
-    const mine = new Promise<void>((resolve) => (release = resolve))
-    // The next waiter waits for ours *and* everything before it, so giving up early stays ordered.
-    const tail = previous ? previous.then(() => mine) : mine
-    this.#tails.set(key, tail)
+    const queue = this.#queues.get(key)
+    if (!queue) {
+      const mine: Waiter[] = []
+      this.#queues.set(key, mine)
+      return this.#releaser(key, mine)
+    }
+    if (signal.aborted) return Promise.reject(signal.reason)
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        const at = queue.indexOf(waiter)
+        if (at !== -1) queue.splice(at, 1)
+        reject(signal.reason)
+      }
+      const waiter: Waiter = {
+        grant: () => {
+          signal.removeEventListener('abort', onAbort)
+          resolve(this.#releaser(key, queue))
+        },
+      }
+      queue.push(waiter)
+      signal.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+
+  /** The release of one turn's hold: hands the session to the next waiter, or frees it. */
+  #releaser(key: string, queue: Waiter[]) {
     let released = false
-    const done = () => {
+    return () => {
       if (released) return
       released = true
-      release()
-      if (this.#tails.get(key) === tail) this.#tails.delete(key)
+      const next = queue.shift()
+      if (next) next.grant()
+      else if (this.#queues.get(key) === queue) this.#queues.delete(key)
     }
-    if (!previous) return done
-    return abortable(previous, signal).then(
-      () => done,
-      (err) => {
-        // Our place must not block those behind us: they still wait for `previous` itself.
-        tail.then(() => this.#tails.get(key) === tail && this.#tails.delete(key))
-        release()
-        released = true
-        throw err
-      }
-    )
   }
-}
-
-const abortable = (promise: Promise<void>, signal: AbortSignal): Promise<void> => {
-  if (signal.aborted) return Promise.reject(signal.reason)
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(signal.reason)
-    signal.addEventListener('abort', onAbort, { once: true })
-    promise.then(() => {
-      signal.removeEventListener('abort', onAbort)
-      resolve()
-    })
-  })
 }

@@ -6,6 +6,7 @@
  * turn's bookkeeping on Node 20 (bench/notes.md). Live turns are kept in a set, so stopping them
  * all needs no listener per turn on a shared signal.
  */
+import { deadlines, type Deadline } from './deadlines.ts'
 import { ApiError } from './errors.ts'
 
 /** Subscribes to the client going away; returns the unsubscribe. */
@@ -28,17 +29,17 @@ export class Turn {
   #aborted = false
   #reason: unknown
   #unwatch: (() => void) | undefined
-  #timer: ReturnType<typeof setTimeout> | undefined
+  #deadline: Deadline | undefined
 
   constructor(live: Set<Turn>, watchClient: ClientWatch, timeoutSeconds: number) {
     this.#live = live
     live.add(this)
     this.#unwatch = watchClient((reason) => this.abort(reason))
     if (timeoutSeconds > 0 && !this.#aborted) {
-      this.#timer = setTimeout(() => {
+      this.#deadline = deadlines.add(timeoutSeconds * 1000, () => {
         const message = `The agent did not finish within ${timeoutSeconds} seconds.`
         this.abort(new ApiError(504, message))
-      }, timeoutSeconds * 1000)
+      })
     }
   }
 
@@ -72,7 +73,7 @@ export class Turn {
 
   /** Detaches from the client, clears the timer and leaves the set; call when the turn ends. */
   dispose(): void {
-    clearTimeout(this.#timer)
+    deadlines.cancel(this.#deadline)
     this.#unwatch?.()
     this.#unwatch = undefined
     this.#live.delete(this)

@@ -13,6 +13,7 @@ import { decodeFiles } from '../core/files.ts'
 import { decodeImages } from '../core/images.ts'
 import { buildPrompt } from '../core/prompt.ts'
 import { headerValue, respondJson } from '../core/respond.ts'
+import { eachEvent } from '../core/run.ts'
 import { runInput } from '../core/run-input.ts'
 import { READ, WRITE } from '../core/scopes.ts'
 import { responsesFramer } from './events.ts'
@@ -197,7 +198,7 @@ export const responsesHandlers = (
 
       const turn = ctx.run(c, input)
       if (!req.stream) {
-        for await (const event of turn.events) builder.apply(event)
+        await eachEvent(turn.events, (event) => builder.apply(event))
         if (!builder.finished) builder.apply({ type: 'done' })
         keep()
         if (builder.failure) throw builder.failure
