@@ -34,7 +34,8 @@ export const chatHandler = (ctx: AppContext, markBodyRead: (c: Context) => void)
     markBodyRead(c)
     ctx.checkModelOverride(c, caller)
     const req = parseChatRequest(body)
-    const { route, headers } = await ctx.route(c, req, 'openai')
+    const routed = ctx.route(c, req, 'openai')
+    const { route, headers } = routed instanceof Promise ? await routed : routed
     try {
       const prompt = buildPrompt(req.messages, { extraSystem: [req.toolInstruction ?? ''] })
       const current = req.messages[prompt.currentIndex]

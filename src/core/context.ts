@@ -24,6 +24,12 @@ import { ADMIN, requireScope } from './scopes.ts'
 import { SSE_HEADERS, sseStream, type Framer } from './sse.ts'
 import { Turns, watchRequestSignal, type ClientWatch, type Turn } from './turn.ts'
 
+export interface Routed {
+  route: Route
+  /** Where the request went: `x-openclaw-agent-id` and `x-openclaw-session-key`. */
+  headers: Record<string, string>
+}
+
 export interface RunningTurn {
   turn: Turn
   events: AsyncIterableIterator<AgentEvent>
@@ -149,12 +155,12 @@ export const createContext = (config: Config, options: ContextOptions) => {
      * @throws {ApiError} 400 for client tools the backend cannot take, an invalid model, an
      *   unknown agent, a reserved session key
      */
-    async route(
+    route(
       c: Context,
       request: { model: string; user?: string; clientTools: unknown[] },
       sessionPrefix: string,
       fallbackAgent?: string
-    ): Promise<{ route: Route; headers: Record<string, string> }> {
+    ): Routed | Promise<Routed> {
       if (request.clientTools.length && backend.capabilities?.clientTools === false) {
         throw badRequest(
           `Client tools are not available with the ${backend.name ?? 'configured'} backend: ` +
@@ -163,18 +169,22 @@ export const createContext = (config: Config, options: ContextOptions) => {
           'unsupported_parameter'
         )
       }
-      const known = await agents()
-      const route = resolveRoute(c.req.raw.headers, request.model, request.user, known, {
-        selectionRequired: selectionRequired(config, known),
-        sessionPrefix,
-        fallbackAgent,
-      })
-      const headers = {
-        'x-openclaw-agent-id': route.agentId,
-        // A key made from `user` may hold anything (`josé`, a newline): it is sent percent-encoded.
-        'x-openclaw-session-key': headerValue(route.sessionKey),
+      const routed = (known: AgentInfo[]): Routed => {
+        const route = resolveRoute(c.req.raw.headers, request.model, request.user, known, {
+          selectionRequired: selectionRequired(config, known),
+          sessionPrefix,
+          fallbackAgent,
+        })
+        const headers = {
+          'x-openclaw-agent-id': route.agentId,
+          // A key made from `user` may hold anything (`josé`, a newline): sent percent-encoded.
+          'x-openclaw-session-key': headerValue(route.sessionKey),
+        }
+        return { route, headers }
       }
-      return { route, headers }
+      // The configured list is at hand: most requests are routed without a promise.
+      const known = agents()
+      return Array.isArray(known) ? routed(known) : known.then(routed)
     },
 
     /** Starts a turn: its abort follows the client, the run timeout and the shutdown. */
