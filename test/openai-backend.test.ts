@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test'
 import OpenAI from 'openai'
 import type { ConfigInput } from '../src/index.ts'
 import { CREDENTIALS_REJECTED } from '../src/backends/openai-errors.ts'
+import { nodeBackendRuntime } from '../src/runtimes/node.ts'
 import {
   TOKEN,
   assertError,
@@ -117,11 +118,13 @@ const fakeUpstream = async () => {
 }
 type Fake = Awaited<ReturnType<typeof fakeUpstream>>
 
+/** Our server with the openai backend, lent what the Node entry lends it (its lean fetch). */
 const openaiServer = (fake: Fake, backend: Record<string, unknown> = {}) =>
   startServer({
     config: {
       backend: { type: 'openai', baseUrl: fake.baseUrl, model: 'm', apiKey: SECRET, ...backend },
     } as ConfigInput,
+    backendRuntime: nodeBackendRuntime(),
   })
 
 const user = (content: unknown) => ({ role: 'user', content })
@@ -744,6 +747,7 @@ describe('the openai backend behind the Responses API', () => {
         gateway: { http: { endpoints: { responses: { enabled: true } } } },
         backend: { type: 'openai', baseUrl: fake.baseUrl, model: 'm', apiKey: SECRET },
       } as ConfigInput,
+      backendRuntime: nodeBackendRuntime(),
     })
   })
   after(async () => {

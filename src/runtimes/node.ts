@@ -9,6 +9,7 @@ import type { Context } from 'hono'
 import { WebSocket as WsWebSocket } from 'ws'
 import type { BackendRuntime, WebSocketConstructor } from '../backend.ts'
 import { fileStore } from './file-store.ts'
+import { nodeFetch } from './node-fetch.ts'
 import { watchRequestSignal, type ClientWatch } from '../core/turn.ts'
 import { listenUrl } from './listen-url.ts'
 import { FALLBACK_HOST, repairHost } from './host.ts'
@@ -24,13 +25,14 @@ type FetchApp = { fetch: (request: Request, env?: any) => Response | Promise<Res
 
 /**
  * What Node lends the backends: the global WebSocket where there is one (Node 22+), else the
- * `ws` package's (Node 20 has no global WebSocket), and state kept in files.
+ * `ws` package's (Node 20 has no global WebSocket), state kept in files, and a lean `fetch`.
  */
 export const nodeBackendRuntime = (): BackendRuntime => ({
   WebSocket:
     (globalThis.WebSocket as WebSocketConstructor | undefined) ??
     (WsWebSocket as unknown as WebSocketConstructor),
   store: fileStore,
+  fetch: nodeFetch as typeof fetch,
 })
 
 /**

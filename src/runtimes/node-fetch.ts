@@ -1,0 +1,60 @@
+/**
+ * A lean `fetch` for the backends on Node: the same call and the same Web `Response`, over
+ * `node:http`/`node:https` with keep-alive connections. Node's own `fetch` (undici) costs about
+ * three times the CPU per request (bench/notes.md), which a proxying backend pays on every turn.
+ * It does what the backends ask of `fetch` (a request with a body, headers, an abort signal, a
+ * streamed answer) and no more: no redirects are followed, and there is no cache or cookie jar.
+ */
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http'
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
+import { Readable } from 'node:stream'
+
+const httpAgent = new HttpAgent({ keepAlive: true })
+const httpsAgent = new HttpsAgent({ keepAlive: true })
+
+const responseHeaders = (res: IncomingMessage) => {
+  const headers = new Headers()
+  for (const [name, value] of Object.entries(res.headers)) {
+    if (Array.isArray(value)) for (const v of value) headers.append(name, v)
+    else if (value !== undefined) headers.set(name, value)
+  }
+  return headers
+}
+
+export const nodeFetch = (input: RequestInfo | URL, init: RequestInit = {}): Promise<Response> =>
+  new Promise((resolve, reject) => {
+    const url = new URL(input instanceof Request ? input.url : String(input))
+    const https = url.protocol === 'https:'
+    const method = init.method ?? 'GET'
+    const request = (https ? httpsRequest : httpRequest)(
+      url,
+      {
+        method,
+        headers: Object.fromEntries(new Headers(init.headers)),
+        agent: https ? httpsAgent : httpAgent,
+        signal: init.signal ?? undefined,
+      },
+      (res) => {
+        const empty = method === 'HEAD' || res.statusCode === 204 || res.statusCode === 304
+        resolve(
+          new Response(empty ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), {
+            status: res.statusCode,
+            statusText: res.statusMessage,
+            headers: responseHeaders(res),
+          })
+        )
+      }
+    )
+    request.once('error', reject)
+    const body = init.body
+    if (
+      body !== undefined &&
+      body !== null &&
+      typeof body !== 'string' &&
+      !(body instanceof Uint8Array)
+    ) {
+      request.destroy()
+      return reject(new TypeError('nodeFetch takes a string or bytes as the body'))
+    }
+    request.end(body ?? undefined)
+  })
