@@ -1,4 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
 import { Miniflare } from 'miniflare'
 import {
   CONFORMANCE_HEARTBEAT_SECONDS,
@@ -7,7 +13,7 @@ import {
 } from '../test/conformance.ts'
 
 // Bundled by `npm run build:worker` (test:runtimes does it first), exactly as wrangler deploys it.
-const SCRIPT = 'dist/worker/worker.js'
+const SCRIPT = 'build/worker/worker.js'
 
 // The same compatibility settings wrangler.toml gives the deployed worker.
 const toml = readFileSync('wrangler.toml', 'utf8')
@@ -58,3 +64,99 @@ describeConformance(
       'header picks the zone, so such a request never reaches the worker',
   }
 )
+
+/** The vars wrangler.toml deploys (`[vars]`), as Miniflare bindings. */
+const deployedVars = () => {
+  const section = /^\[vars\]\n([\s\S]*?)(?:\n\[|$)/m.exec(toml)![1]
+  const vars: Record<string, string> = {}
+  for (const [, name, double, single] of section.matchAll(
+    /^(\w+)\s*=\s*(?:"([^"]*)"|'([^']*)')/gm
+  )) {
+    vars[name] = double ?? single
+  }
+  return vars
+}
+
+describe('the worker bundle as deployed', () => {
+  it('without the token secret, answers 500 saying how to set it', async () => {
+    if (!existsSync(SCRIPT)) throw new Error(`${SCRIPT} is missing: run npm run build:worker`)
+    const mf = new Miniflare({
+      modules: true,
+      scriptPath: SCRIPT,
+      compatibilityDate,
+      compatibilityFlags,
+      bindings: deployedVars(),
+    })
+    try {
+      const res = await mf.dispatchFetch('https://gcc.example.workers.dev/v1/models', {
+        headers: { authorization: 'Bearer local-dev-token' },
+      })
+      assert.equal(res.status, 500)
+      const { error } = (await res.json()) as { error: { message: string } }
+      assert.equal(
+        error.message,
+        'The gateway is misconfigured: the secret OPENCLAW_GATEWAY_TOKEN is not set ' +
+          '(`npx wrangler secret put OPENCLAW_GATEWAY_TOKEN`).'
+      )
+    } finally {
+      await mf.dispose()
+    }
+  })
+})
+
+/** A port the OS calls free right now (wrangler dev needs a number up front). */
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const probe = createServer()
+    probe.once('error', reject)
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number }
+      probe.close(() => resolve(port))
+    })
+  })
+
+describe('npm run dev:worker', () => {
+  it('serves a fresh clone with the local default token, on loopback', async () => {
+    const port = await freePort()
+    // An empty env file stands in for a clone's missing .dev.vars (a developer's own is skipped).
+    const dir = mkdtempSync(join(tmpdir(), 'gcc-dev-worker-'))
+    const envFile = join(dir, 'empty.env')
+    writeFileSync(envFile, '')
+    const child = spawn(
+      'npm',
+      ['run', 'dev:worker', '--', '--port', String(port), '--env-file', envFile],
+      { detached: true, stdio: ['ignore', 'pipe', 'pipe'] }
+    )
+    let output = ''
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const read = (chunk: Buffer) => {
+          output += chunk
+          if (/Ready on http:\/\/127\.0\.0\.1:\d+/.test(output)) resolve()
+        }
+        child.stdout!.on('data', read)
+        child.stderr!.on('data', read)
+        exited.then(() => reject(new Error(`wrangler dev exited before it was ready:\n${output}`)))
+      })
+      const ask = (token: string) =>
+        fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ messages: [{ role: 'user', content: 'hi from dev' }] }),
+        })
+      const res = await ask('local-dev-token')
+      const text = await res.text()
+      assert.equal(res.status, 200, text)
+      assert.equal(JSON.parse(text).choices[0].message.content, 'hi from dev')
+      const wrong = await ask('not-the-token')
+      assert.equal(wrong.status, 401)
+      await wrong.body?.cancel()
+    } finally {
+      // npm, wrangler and workerd share the group the child leads.
+      if (child.exitCode === null) process.kill(-child.pid!, 'SIGTERM')
+      await exited
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})

@@ -26,7 +26,10 @@ export const MODELS_PATH = '/v1/models'
 export const HEALTH_PATH = '/health'
 
 export interface ChatCompletionsOptions extends ContextOptions {
-  /** The config, as a file would say it (defaults filled in) or already parsed. */
+  /**
+   * The config, as a file would say it (defaults filled in, `${VAR}` placeholders expanded from
+   * `env`) or as `parseConfig`/`loadConfig` returned it.
+   */
   config?: ConfigInput
 }
 
@@ -62,12 +65,14 @@ const markBodyRead = (c: Context) => (c as Context<AppEnv>).set('bodyRead', true
  *   env: process.env,
  * })
  * ```
- * @throws {ConfigError} for a bad config, or token/password auth without a secret
+ * @throws {ConfigError} for a bad config (every problem found), an unset `${VAR}`, or
+ *   token/password auth without a secret
  */
 export const createChatCompletionsApp = (
   options: ChatCompletionsOptions = {}
 ): ChatCompletionsApp => {
-  const config = parseConfig(options.config ?? {})
+  // `${VAR}` placeholders in a config written in code are expanded from `env`, as in a file.
+  const config = parseConfig(options.config ?? {}, options.env)
   const ctx = createContext(config, options)
   const { endpoints } = config.gateway.http
   const app = new Hono<AppEnv>()

@@ -23,6 +23,6 @@ export type {
 export { createBackend, echoBackend, inProcessBackend } from './backends/index.ts'
 export type { EchoBackendOptions, InProcessBackendOptions, InProcessRun } from './backends/index.ts'
 export { ConfigError, parseConfig, resolveAuth, bindHost, substituteEnv } from './config.ts'
-export type { Config, ConfigInput, Env, ResolvedAuth, AuthMode } from './config.ts'
+export type { Config, ConfigInput, ConfigProblem, Env, ResolvedAuth, AuthMode } from './config.ts'
 export { ApiError } from './core/errors.ts'
 export type { Logger, RunStats } from './core/run.ts'

@@ -158,9 +158,95 @@ describe('the CLI', () => {
     })
     const cli = runCli(['serve', '--config', file, '--port', '0'])
     assert.equal(await cli.exited, 2)
-    assert.match(cli.stderr(), /gateway\.http\.endpoints\.chatCompletions\.maxBodyBytes/)
-    assert.match(cli.stderr(), /expected number/i)
+    assert.equal(
+      cli.stderr(),
+      'gateway-chat-completions: invalid config: ' +
+        'gateway.http.endpoints.chatCompletions.maxBodyBytes: must be a number (got "big")\n'
+    )
     assert.doesNotMatch(cli.stdout(), /listening/)
+  })
+
+  it('exits 2 listing every typo in the keys it owns, each with the key it was meant to be', async () => {
+    const file = await configFile('typos.json5', {
+      gateway: {
+        auth: { mode: 'token', tokne: 'secret' },
+        http: { endpoints: { chatCompletion: { enabled: true } } },
+        controlUi: { enabled: true },
+      },
+      backend: { type: 'echo', chunkChar: 4 },
+      channels: { telegram: { enabled: true } },
+    })
+    const cli = runCli(['serve', '--config', file, '--port', '0'])
+    assert.equal(await cli.exited, 2)
+    assert.equal(
+      cli.stderr(),
+      [
+        'gateway-chat-completions: invalid config (3 problems):',
+        '  gateway.auth.tokne: unknown key; did you mean token?',
+        '  gateway.http.endpoints.chatCompletion: unknown key; did you mean chatCompletions?',
+        '  backend.chunkChar: unknown key; did you mean chunkChars?',
+        '',
+      ].join('\n')
+    )
+  })
+
+  it('exits 2 naming gateway.bind when it is not an address, without a stack', async () => {
+    const file = await configFile('bad-bind.json5', {
+      gateway: { bind: 'my-host', auth: { token: 'x' }, ...ENABLED },
+    })
+    const cli = runCli(['serve', '--config', file, '--port', '0'])
+    assert.equal(await cli.exited, 2)
+    assert.equal(
+      cli.stderr(),
+      'gateway-chat-completions: invalid config: gateway.bind: must be loopback, lan, auto, ' +
+        'custom, tailnet, localhost or an IP address (got "my-host")\n'
+    )
+  })
+
+  it('exits 2 naming --host when it is not an address, without a stack', async () => {
+    const cli = runCli(['serve', '--config', EXAMPLE, '--port', '0', '--host', 'no.such.host'])
+    assert.equal(await cli.exited, 2)
+    assert.equal(
+      cli.stderr(),
+      'gateway-chat-completions: --host: must be loopback, lan, localhost or an IP address ' +
+        '(got "no.such.host")\n'
+    )
+    assert.equal(cli.stdout(), '')
+  })
+
+  it('listens on the address --host names, loopback included', async () => {
+    const cli = runCli(['serve', '--config', EXAMPLE, '--port', '0', '--host', 'loopback'])
+    try {
+      const [, url] = await cli.line(/listening on (http:\/\/\S+)/)
+      assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/)
+    } finally {
+      await stop(cli)
+    }
+  })
+
+  describe('refuses a command line it cannot read, with exit 2 and the usage', () => {
+    const USAGE_START = '\n\nUsage: gateway-chat-completions serve [--config FILE]'
+    const cases: [string[], string][] = [
+      [['serve', '--prot', '1'], 'unknown option --prot; did you mean --port?'],
+      [['serve', '--conifg', 'x.json5'], 'unknown option --conifg; did you mean --config?'],
+      [['serve', '-x'], 'unknown option -x'],
+      [['serve', 'extra'], "unexpected argument 'extra'"],
+      [['srve'], "unknown command 'srve'; did you mean serve?"],
+      [[], "expected the command 'serve'"],
+      [['serve', '--port'], 'option --port needs a value'],
+      [['serve', '--help=yes'], 'option --help takes no value'],
+    ]
+    for (const [args, message] of cases) {
+      it(args.join(' ') || '(nothing)', async () => {
+        const cli = runCli(args)
+        assert.equal(await cli.exited, 2)
+        const err = cli.stderr()
+        assert.ok(err.startsWith(`gateway-chat-completions: ${message}${USAGE_START}`), err)
+        // Node's own parser words (`To specify a positional argument…`) never show.
+        assert.doesNotMatch(err, /positional|ERR_PARSE_ARGS|\n\s+at /)
+        assert.equal(cli.stdout(), '')
+      })
+    }
   })
 
   it('exits 2 in token mode without a token, naming the key and the env var', async () => {

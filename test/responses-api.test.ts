@@ -238,7 +238,11 @@ describe('the Responses endpoint', () => {
         [{ input: 'hi', metadata: { n: 1 } }, 'metadata.n', '`metadata` values must be strings.'],
         [{ input: 'hi', text: { format: { type: 'xml' } } }, 'text.format.type', /text\.format/],
         [{ input: 'hi', model: 'gpt-4o' }, 'model', /Invalid `model`/],
-        [{ input: 'hi', model: 'openclaw/nobody' }, 'model', "Unknown agent 'nobody'."],
+        [
+          { input: 'hi', model: 'openclaw/nobody' },
+          'model',
+          "Unknown agent 'nobody'. Agents: main, beta.",
+        ],
         [{ input: '' }, 'input', 'Missing user message in `input`.'],
         [{ input: [] }, 'input', 'Missing user message in `input`.'],
         [{ input: [{ role: 'system', content: 'only system' }] }, 'input', /Missing user message/],

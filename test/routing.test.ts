@@ -133,16 +133,31 @@ describe('routing', () => {
       await refused(
         {},
         { 'x-openclaw-agent-id': 'nosuchagent' },
-        "Unknown agent 'nosuchagent'.",
+        "Unknown agent 'nosuchagent'. Agents: main, beta.",
         null
       )
-      await refused({}, { 'x-openclaw-agent': 'nosuchagent' }, "Unknown agent 'nosuchagent'.", null)
-      await refused({ model: 'openclaw/nosuchagent' }, {}, "Unknown agent 'nosuchagent'.", 'model')
-      await refused({ model: 'agent:NoSuchAgent' }, {}, "Unknown agent 'nosuchagent'.", 'model')
+      await refused(
+        {},
+        { 'x-openclaw-agent': 'nosuchagent' },
+        "Unknown agent 'nosuchagent'. Agents: main, beta.",
+        null
+      )
+      await refused(
+        { model: 'openclaw/nosuchagent' },
+        {},
+        "Unknown agent 'nosuchagent'. Agents: main, beta.",
+        'model'
+      )
+      await refused(
+        { model: 'agent:NoSuchAgent' },
+        {},
+        "Unknown agent 'nosuchagent'. Agents: main, beta.",
+        'model'
+      )
       await refused(
         {},
         { 'x-openclaw-agent-id': 'bad agent!' },
-        "Unknown agent 'bad agent!'.",
+        "Unknown agent 'bad agent!'. Agents: main, beta.",
         null
       )
     })
@@ -162,6 +177,20 @@ describe('routing', () => {
         'dna:beta',
       ]
       for (const model of models) await refused({ model }, {}, INVALID_MODEL, 'model')
+    })
+  })
+
+  describe('an unknown agent among many', () => {
+    const ids = Array.from({ length: 12 }, (_, i) => `agent${i + 1}`)
+    const { refused } = routed({ config: { agents: { list: ids.map((id) => ({ id })) } } })
+    it('is refused with the first ten agent ids', async () => {
+      await refused(
+        { model: 'openclaw/agent13' },
+        {},
+        "Unknown agent 'agent13'. Agents: agent1, agent2, agent3, agent4, agent5, agent6, " +
+          'agent7, agent8, agent9, agent10, ….',
+        'model'
+      )
     })
   })
 
@@ -275,7 +304,10 @@ describe('routing', () => {
       assert.equal(probe.inputs.at(-1)!.agentId, 'alpha')
       const runs = probe.inputs.length
       const main = await chat(server, { model: 'openclaw/main', ...userMessage('hi') })
-      await assertError(main, 400, { message: "Unknown agent 'main'.", param: 'model' })
+      await assertError(main, 400, {
+        message: "Unknown agent 'main'. Agents: alpha, gamma.",
+        param: 'model',
+      })
       assert.equal(probe.inputs.length, runs)
     })
   })

@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { fileURLToPath } from 'node:url'
 import worker from '../src/runtimes/worker.ts'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
 
 // The worker entry is Web-standard, so its handler can be called as workerd calls it.
 const call = (env: Record<string, unknown>, path = '/v1/models', token = 'secret') =>
@@ -65,11 +70,77 @@ describe('the Workers entry reads its config from bindings', () => {
     assert.doesNotMatch(error.message, /secret/)
   })
 
-  it('refuses to start without the token secret in token mode', async () => {
+  it('refuses to start without the token secret, saying how to set it', async () => {
     const { OPENCLAW_GATEWAY_TOKEN: _, ...noToken } = base
     const res = await call(noToken)
     assert.equal(res.status, 500)
-    assert.match((await res.json()).error.message, /gateway\.auth\.token/)
+    assert.equal(
+      (await res.json()).error.message,
+      'The gateway is misconfigured: the secret OPENCLAW_GATEWAY_TOKEN is not set ' +
+        '(`npx wrangler secret put OPENCLAW_GATEWAY_TOKEN`).'
+    )
+    const password = await call({ ...noToken, OPENCLAW_AUTH_MODE: 'password' })
+    assert.match(
+      (await password.json()).error.message,
+      /wrangler secret put OPENCLAW_GATEWAY_PASSWORD/
+    )
+  })
+
+  it('names every bad key of OPENCLAW_CONFIG in the answer, and no value', async () => {
+    const config = { gateway: { auth: { tokne: 'hunter2' }, http: { cors: { origins: [] } } } }
+    const res = await call({ ...base, OPENCLAW_CONFIG: JSON.stringify(config) })
+    assert.equal(res.status, 500)
+    assert.equal(
+      (await res.json()).error.message,
+      'The gateway is misconfigured: see gateway.auth.tokne, gateway.http.cors.origins in the logs.'
+    )
+  })
+
+  describe('in local development (npm run dev:worker)', () => {
+    const { OPENCLAW_GATEWAY_TOKEN: _, ...noSecret } = base
+    const dev = { ...noSecret, OPENCLAW_DEV_TOKEN: 'local-dev-token' }
+    const at = (url: string, env: Record<string, unknown>, token = 'local-dev-token') =>
+      worker.fetch(new Request(url, { headers: { authorization: `Bearer ${token}` } }), env, {})
+
+    it('serves loopback requests with the development token when no secret is set', async () => {
+      for (const origin of [
+        'http://127.0.0.1:8793',
+        'http://localhost:8793',
+        'http://[::1]:8793',
+      ]) {
+        const res = await at(`${origin}/v1/models`, { ...dev })
+        assert.equal(res.status, 200, origin)
+        await res.body?.cancel()
+      }
+      const wrong = await at('http://127.0.0.1:8793/v1/models', { ...dev }, 'guess')
+      assert.equal(wrong.status, 401)
+      await wrong.body?.cancel()
+    })
+
+    it('never serves it on a deployed worker, whose URL is the zone’s', async () => {
+      const res = await at('https://gcc.example.workers.dev/v1/models', { ...dev })
+      assert.equal(res.status, 500)
+      assert.match((await res.json()).error.message, /wrangler secret put OPENCLAW_GATEWAY_TOKEN/)
+    })
+
+    it('gives way to a real secret (.dev.vars, or wrangler secret put)', async () => {
+      const env = { ...dev, OPENCLAW_GATEWAY_TOKEN: 'mine' }
+      assert.equal((await at('http://127.0.0.1:8793/v1/models', env)).status, 401)
+      const res = await at('https://gcc.example.workers.dev/v1/models', { ...env }, 'mine')
+      assert.equal(res.status, 200)
+      await res.body?.cancel()
+    })
+
+    it('comes only from the dev:worker script, never from wrangler.toml', () => {
+      const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'))
+      assert.match(pkg.scripts['dev:worker'], / --var OPENCLAW_DEV_TOKEN:local-dev-token(\s|$)/)
+      assert.doesNotMatch(pkg.scripts['build:worker'], /OPENCLAW_DEV_TOKEN/)
+      const toml = readFileSync(join(ROOT, 'wrangler.toml'), 'utf8')
+      const settings = toml.replace(/#.*$/gm, '')
+      assert.doesNotMatch(settings, /OPENCLAW_DEV_TOKEN|OPENCLAW_GATEWAY_(TOKEN|PASSWORD)/)
+      // wrangler dev must keep listening on loopback only.
+      assert.match(settings, /\[dev\]\s*ip = "127\.0\.0\.1"/)
+    })
   })
 
   it('takes the backend section from OPENCLAW_BACKEND', async () => {

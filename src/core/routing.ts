@@ -32,11 +32,18 @@ export const agentFromModel = (model: string): string | null => {
   return match[1]
 }
 
+/** ` Agents: main, beta.`: which agents could answer, the first few (the list may be long). */
+const agentList = (agents: AgentInfo[]): string => {
+  const ids = agents.slice(0, 10).map((a) => a.id)
+  return ` Agents: ${ids.join(', ')}${agents.length > ids.length ? ', …' : ''}.`
+}
+
 const checkAgent = (id: string, agents: AgentInfo[], param: string | null) => {
   if (!AGENT_ID_PATTERN.test(id) || !agents.some((a) => a.id === id)) {
     // Echo at most an id's worth of what was sent: the header may be anything, of any size.
     const shown = id.length > 64 ? `${id.slice(0, 64)}…` : id
-    throw badRequest(`Unknown agent '${shown}'.`, param, 'model_not_found')
+    const known = agents.length ? agentList(agents) : ''
+    throw badRequest(`Unknown agent '${shown}'.${known}`, param, 'model_not_found')
   }
   return id
 }
@@ -99,10 +106,8 @@ export const resolveRoute = (
     if (fromModel === null && fallbackAgent !== undefined) {
       agentId = fallbackAgent
     } else if (fromModel === null && selectionRequired) {
-      // Which agents could answer, so the caller can pick one (a few: the list may be long).
-      const ids = agents.slice(0, 10).map((a) => a.id)
-      const more = agents.length > ids.length ? ', …' : ''
-      throw badRequest(`${NO_OWNER} Agents: ${ids.join(', ')}${more}.`, 'model', 'agent_required')
+      // Which agents could answer, so the caller can pick one.
+      throw badRequest(`${NO_OWNER}${agentList(agents)}`, 'model', 'agent_required')
     } else {
       agentId = fromModel === null ? defaultAgentId(agents) : checkAgent(fromModel, agents, 'model')
     }

@@ -4,10 +4,10 @@
  * Each entry supplies only how to listen.
  */
 import process from 'node:process'
-import { parseArgs } from 'node:util'
 import type { Context } from 'hono'
 import { createChatCompletionsApp, type ChatCompletionsApp } from '../app.ts'
-import { bindHost, ConfigError, resolveAuth, type Env } from '../config.ts'
+import { bindHost, ConfigError, isListenAddress, resolveAuth, type Env } from '../config.ts'
+import { closest } from '../core/did-you-mean.ts'
 import { VERSION } from '../version.ts'
 import type { BackendRuntime } from '../backend.ts'
 import type { ClientWatch } from '../core/turn.ts'
@@ -39,7 +39,8 @@ runtime.
 Options:
   --config FILE   JSON5 config (default: $OPENCLAW_CONFIG_PATH, else ~/.openclaw/openclaw.json)
   --port N        port to listen on (default: gateway.port, 18789)
-  --host ADDR     address to bind (default: from gateway.bind, loopback = 127.0.0.1)
+  --host ADDR     IP address to bind, or loopback (127.0.0.1) or lan (0.0.0.0)
+                  (default: from gateway.bind, loopback)
   -h, --help      show this help
   -v, --version   print the version`
 
@@ -50,31 +51,88 @@ const fail = (message: string): never => {
   process.exit(2)
 }
 
-const parse = (argv: string[]) => {
-  try {
-    return parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        config: { type: 'string' },
-        port: { type: 'string' },
-        host: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean', short: 'v' },
-      },
-    })
-  } catch (err) {
-    return fail(`${(err as Error).message}\n\n${USAGE}`)
+/** A mistake in how the command was called: the message, then the usage. */
+const usageError = (message: string): never => fail(`${message}\n\n${USAGE}`)
+
+const VALUE_OPTIONS = ['config', 'port', 'host']
+const FLAGS: Record<string, 'help' | 'version'> = {
+  help: 'help',
+  h: 'help',
+  version: 'version',
+  v: 'version',
+}
+const ALL_OPTIONS = [...VALUE_OPTIONS, 'help', 'version'].map((name) => `--${name}`)
+
+interface Args {
+  command?: string
+  values: { config?: string; port?: string; host?: string; help?: boolean; version?: boolean }
+}
+
+/**
+ * The arguments, read by hand rather than by `util.parseArgs`: its errors (`Unknown option
+ * '--prot'. To specify a positional argument starting with a '-', place it at the end…`) would
+ * reach the user as they are, and cannot say what was meant.
+ */
+const parse = (argv: string[]): Args => {
+  const args: Args = { values: {} }
+  const positionals: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]
+    if (arg === '--') {
+      positionals.push(...argv.slice(i + 1))
+      break
+    }
+    if (!arg.startsWith('-') || arg === '-') {
+      positionals.push(arg)
+      continue
+    }
+    const eq = arg.indexOf('=')
+    const written = eq === -1 ? arg : arg.slice(0, eq)
+    const name = written.replace(/^--?/, '')
+    const long = written.startsWith('--')
+    if (long ? VALUE_OPTIONS.includes(name) : false) {
+      const value = eq === -1 ? argv[++i] : arg.slice(eq + 1)
+      if (value === undefined || (eq === -1 && value.startsWith('--'))) {
+        usageError(`option ${written} needs a value`)
+      }
+      args.values[name as 'config' | 'port' | 'host'] = value
+    } else if (FLAGS[name] && (long ? name.length > 1 : name.length === 1)) {
+      if (eq !== -1) usageError(`option ${written} takes no value`)
+      args.values[FLAGS[name]] = true
+    } else {
+      const guess = closest(long ? written : `-${written}`, ALL_OPTIONS)
+      usageError(`unknown option ${written}${guess ? `; did you mean ${guess}?` : ''}`)
+    }
   }
+  ;[args.command] = positionals
+  if (positionals.length > 1) usageError(`unexpected argument '${positionals[1]}'`)
+  return args
+}
+
+/**
+ * `--host`: an address to listen on, or `loopback` / `lan` as `gateway.bind` says them. Names
+ * other than `localhost` are refused here: listening would look them up and fail with a stack.
+ */
+const hostFlag = (host: string): string => {
+  if (host === 'loopback') return '127.0.0.1'
+  if (host === 'lan') return '0.0.0.0'
+  if (isListenAddress(host)) return host
+  return fail(
+    `--host: must be loopback, lan, localhost or an IP address (got ${JSON.stringify(host)})`
+  )
 }
 
 /** Runs the CLI with `argv` (the arguments after the program name). */
 export const runCli = async (argv: string[], runtime: CliRuntime): Promise<void> => {
-  const { values, positionals } = parse(argv)
+  const { command, values } = parse(argv)
   if (values.help) return console.log(USAGE)
   if (values.version) return console.log(VERSION)
-  if (positionals[0] !== 'serve' || positionals.length > 1)
-    return fail(`expected 'serve'\n\n${USAGE}`)
+  if (command === undefined) return usageError("expected the command 'serve'")
+  if (command !== 'serve') {
+    const guess = closest(command, ['serve'])
+    return usageError(`unknown command '${command}'${guess ? `; did you mean ${guess}?` : ''}`)
+  }
+  const host = values.host === undefined ? undefined : hostFlag(values.host)
 
   let port: number | undefined
   if (values.port !== undefined) {
@@ -87,6 +145,7 @@ export const runCli = async (argv: string[], runtime: CliRuntime): Promise<void>
   const shutdown = new AbortController()
   let app: ChatCompletionsApp
   let mode: string
+  let hostname: string
   try {
     const { config } = await loadConfig({ path: values.config, env })
     mode = resolveAuth(config, env).mode
@@ -98,13 +157,17 @@ export const runCli = async (argv: string[], runtime: CliRuntime): Promise<void>
       signal: shutdown.signal,
       backendRuntime: runtime.backendRuntime ?? { store: fileStore },
     })
+    hostname = host ?? bindHost(config.gateway.bind, config.gateway.customBindHost)
   } catch (err) {
-    if (err instanceof ConfigError) return fail(`invalid config: ${err.message}`)
-    throw err
+    if (!(err instanceof ConfigError)) throw err
+    const [first, ...more] = err.problems.map(({ path, reason }) =>
+      path ? `${path}: ${reason}` : reason
+    )
+    if (!more.length) return fail(`invalid config: ${first}`)
+    return fail(`invalid config (${more.length + 1} problems):\n  ${[first, ...more].join('\n  ')}`)
   }
 
   const { config } = app
-  const hostname = values.host ?? bindHost(config.gateway.bind)
   port ??= config.gateway.port
   let listening: Listening
   try {
@@ -152,6 +215,9 @@ export const runCli = async (argv: string[], runtime: CliRuntime): Promise<void>
 /** Runs the CLI, turning an unexpected failure into exit code 1. */
 export const main = (argv: string[], runtime: CliRuntime) =>
   runCli(argv, runtime).catch((err) => {
-    console.error('gateway-chat-completions: unexpected error', err)
+    // The stack as text: Bun prints an Error object with the source around it, which in the
+    // single binary is a line of the minified bundle.
+    const detail = err instanceof Error ? (err.stack ?? err.message) : String(err)
+    console.error(`gateway-chat-completions: unexpected error: ${detail}`)
     process.exit(1)
   })

@@ -7,7 +7,7 @@ import { homedir } from 'node:os'
 import { join } from 'node:path'
 import process from 'node:process'
 import JSON5 from 'json5'
-import { ConfigError, parseConfig, substituteEnv, type Config, type Env } from '../config.ts'
+import { ConfigError, parseConfig, type Config, type Env } from '../config.ts'
 
 export interface LoadConfigOptions {
   /** The config file; else `OPENCLAW_CONFIG_PATH`, else `~/.openclaw/openclaw.json`. */
@@ -16,9 +16,9 @@ export interface LoadConfigOptions {
 }
 
 /**
- * Reads and validates the JSON5 config file. A missing default file means an empty config; a
- * missing file that was asked for by name is an error.
- * @throws {ConfigError}
+ * Reads and validates the JSON5 config file, `${VAR}` placeholders expanded from `env`. A missing
+ * default file means an empty config; a missing file that was asked for by name is an error.
+ * @throws {ConfigError} listing every problem found
  */
 export const loadConfig = async ({
   path,
@@ -43,5 +43,5 @@ export const loadConfig = async ({
   } catch (err) {
     throw new ConfigError('', `config file ${file} is not valid JSON5: ${(err as Error).message}`)
   }
-  return { config: parseConfig(substituteEnv(raw, env)), path: file }
+  return { config: parseConfig(raw, env), path: file }
 }

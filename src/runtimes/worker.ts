@@ -8,12 +8,23 @@
  * - `OPENCLAW_RESPONSES_ENABLED`: `"true"` turns the Responses endpoint on
  * - `OPENCLAW_AUTH_MODE`: `token` | `password` | `none`
  * - `OPENCLAW_GATEWAY_TOKEN` / `OPENCLAW_GATEWAY_PASSWORD`: the secret (`wrangler secret put`)
+ * - `OPENCLAW_DEV_TOKEN`: the token when no secret is set, for requests to a loopback address
+ *   only; `npm run dev:worker` passes `local-dev-token` on wrangler's command line (never in
+ *   wrangler.toml, so a deployment never has it)
  * - `OPENCLAW_AGENTS`: agent ids, comma-separated; the first is the default
  * - `OPENCLAW_BACKEND`: the `backend` section (JSON text or a JSON var)
  */
 import type { Context } from 'hono'
 import { createChatCompletionsApp, type ChatCompletionsApp } from '../app.ts'
-import { ConfigError, type ConfigInput, type Env } from '../config.ts'
+import {
+  ConfigError,
+  parseConfig,
+  resolveAuth,
+  type Config,
+  type ConfigInput,
+  type Env,
+  type ResolvedAuth,
+} from '../config.ts'
 import { ApiError } from '../core/errors.ts'
 import { cancelAfterEarlyAnswer, onAnswer } from './fetch-linger.ts'
 
@@ -63,41 +74,117 @@ const stringEnv = (env: WorkerBindings): Env =>
 /** Cloudflare sets this header itself at the edge; a client cannot forge it through Cloudflare. */
 const clientAddress = (c: Context) => c.req.header('cf-connecting-ip')
 
-let cached: { env: WorkerBindings; app: ChatCompletionsApp | ApiError } | undefined
+const SECRETS = {
+  token: 'OPENCLAW_GATEWAY_TOKEN',
+  password: 'OPENCLAW_GATEWAY_PASSWORD',
+} as const
 
-const appFor = (env: WorkerBindings): ChatCompletionsApp | ApiError => {
-  if (cached?.env === env) return cached.app
-  let app: ChatCompletionsApp | ApiError
+/**
+ * The auth, with what a worker has instead of a config file's secret: the secret's binding, or
+ * in local development the token `OPENCLAW_DEV_TOKEN` names. A missing secret's error names the
+ * binding and how to set it (the generic one points at `gateway.auth.token`, a file's key).
+ */
+const workerAuth = (config: Config, env: Env): { auth: ResolvedAuth; devToken: boolean } => {
+  const dev = env.OPENCLAW_DEV_TOKEN
   try {
-    app = createChatCompletionsApp({
-      config: configFromBindings(env),
-      env: stringEnv(env),
-      clientAddress,
-    })
+    const auth = resolveAuth(config, env)
+    return { auth, devToken: false }
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    const missing = Object.entries(SECRETS).find(
+      ([mode, binding]) =>
+        err.path === `gateway.auth.${mode}` &&
+        !env[binding] &&
+        config.gateway.auth[mode as keyof typeof SECRETS] === undefined
+    )
+    if (!missing) throw err
+    if (missing[0] === 'token' && dev) {
+      return { auth: resolveAuth(config, { ...env, OPENCLAW_GATEWAY_TOKEN: dev }), devToken: true }
+    }
+    const [mode, binding] = missing
+    throw new ConfigError(
+      binding,
+      `auth mode '${mode}' needs a secret: run \`npx wrangler secret put ${binding}\`` +
+        (mode === 'token' ? ' (locally, `npm run dev:worker` uses local-dev-token)' : '')
+    )
+  }
+}
+
+/** A misconfigured worker's answer to every request. */
+class Misconfigured extends ApiError {}
+
+interface WorkerApp {
+  app: ChatCompletionsApp
+  /** Serving with `OPENCLAW_DEV_TOKEN`: only requests to a loopback address are let through. */
+  devToken: boolean
+}
+
+let cached: { env: WorkerBindings; app: WorkerApp | Misconfigured } | undefined
+
+const appFor = (bindings: WorkerBindings): WorkerApp | Misconfigured => {
+  if (cached?.env === bindings) return cached.app
+  let app: WorkerApp | Misconfigured
+  try {
+    const env = stringEnv(bindings)
+    const config = parseConfig(configFromBindings(bindings), env)
+    const { auth, devToken } = workerAuth(config, env)
+    if (devToken) {
+      console.warn(
+        'gateway-chat-completions: no OPENCLAW_GATEWAY_TOKEN secret: using OPENCLAW_DEV_TOKEN ' +
+          '(local development), for requests to a loopback address only'
+      )
+    }
+    app = { app: createChatCompletionsApp({ config, env, auth, clientAddress }), devToken }
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err
     console.error(`gateway-chat-completions: invalid config: ${err.message}`)
-    // The reason may quote the bad value (a secret, say): only the key goes to clients.
-    app = new ApiError(
+    // A reason may quote the bad value (a secret, say): only key paths go to clients, but a
+    // secret that is missing altogether is said plainly, with the command that sets it.
+    const secret = Object.values(SECRETS).find((binding) => binding === err.path)
+    app = new Misconfigured(
       500,
-      `The gateway is misconfigured: see ${err.path || 'the config'} in the logs.`
+      secret
+        ? `The gateway is misconfigured: the secret ${secret} is not set ` +
+            `(\`npx wrangler secret put ${secret}\`).`
+        : `The gateway is misconfigured: see ${err.problems.map((p) => p.path || 'the config').join(', ')} in the logs.`
     )
   }
-  cached = { env, app }
+  cached = { env: bindings, app }
   return app
 }
 
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]'])
+
+/**
+ * Whether a request was sent to this machine: on Cloudflare the URL's host is the zone's, never a
+ * loopback address, so the development token cannot work on a deployed worker even if its
+ * binding were deployed by mistake.
+ */
+const toLoopback = (request: Request) => LOOPBACK_HOSTS.has(new URL(request.url).hostname)
+
+const answer = (err: ApiError) =>
+  new Response(JSON.stringify(err.toJSON()), {
+    status: err.status,
+    headers: { 'content-type': 'application/json; charset=utf-8' },
+  })
+
 export default {
-  fetch(request: Request, env: WorkerBindings, ctx: unknown): Response | Promise<Response> {
-    const app = appFor(env)
-    if (app instanceof ApiError) {
-      return new Response(JSON.stringify(app.toJSON()), {
-        status: app.status,
-        headers: { 'content-type': 'application/json; charset=utf-8' },
-      })
+  fetch(request: Request, bindings: WorkerBindings, ctx: unknown): Response | Promise<Response> {
+    const found = appFor(bindings)
+    if (found instanceof Misconfigured) return answer(found)
+    const { app, devToken } = found
+    if (devToken && !toLoopback(request)) {
+      return answer(
+        new ApiError(
+          500,
+          'The gateway is misconfigured: the development token (OPENCLAW_DEV_TOKEN) only serves ' +
+            'requests to a loopback address; set the secret with ' +
+            '`npx wrangler secret put OPENCLAW_GATEWAY_TOKEN`.'
+        )
+      )
     }
     // The rest of a body the app stopped reading is cancelled here (see fetch-linger.ts).
-    return onAnswer(app.fetch(request, env, ctx as never), (answer) =>
+    return onAnswer(app.fetch(request, bindings, ctx as never), (answer) =>
       cancelAfterEarlyAnswer(request, answer)
     )
   },
