@@ -89,10 +89,10 @@ export const openStreams = async (n = 2000, node = 'node') => {
   }
 }
 
-const { values } = parseArgs({
-  options: { client: { type: 'string' }, streams: { type: 'string', default: '2000' } },
-})
 if (import.meta.url === `file://${process.argv[1]}`) {
+  const { values } = parseArgs({
+    options: { client: { type: 'string' }, streams: { type: 'string', default: '2000' } },
+  })
   if (values.client) await holdStreams(values.client, Number(values.streams))
   else console.log(JSON.stringify(await openStreams(Number(values.streams)), null, 2))
 }

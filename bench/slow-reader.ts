@@ -57,7 +57,7 @@ export const slowReader = async (seconds = 30, node = 'node') => {
   }
 }
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '30' } } })
 if (import.meta.url === `file://${process.argv[1]}`) {
+  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '30' } } })
   console.log(JSON.stringify(await slowReader(Number(values.seconds)), null, 2))
 }
