@@ -15,7 +15,8 @@ import {
 } from './config.ts'
 import { createContext, type ContextOptions } from './core/context.ts'
 import { ApiError } from './core/errors.ts'
-import { commonHeaders, respondJson } from './core/respond.ts'
+import { exchangeOf } from './core/exchange.ts'
+import { commonHeaders, respond, respondJson } from './core/respond.ts'
 import type { RunStats } from './core/run.ts'
 import { READ, requireScope } from './core/scopes.ts'
 import { getModel, listModels } from './models.ts'
@@ -24,6 +25,7 @@ import { RESPONSES_PATH, responsesHandlers } from './responses/handler.ts'
 export { CHAT_PATH, RESPONSES_PATH }
 export const MODELS_PATH = '/v1/models'
 export const HEALTH_PATH = '/health'
+export const METRICS_PATH = '/metrics'
 
 export interface ChatCompletionsOptions extends ContextOptions {
   /**
@@ -83,9 +85,13 @@ export const createChatCompletionsApp = (
     app.use(async function preflightHeaders(c, next) {
       await next()
       if (c.req.method !== 'OPTIONS') return
-      for (const [name, value] of Object.entries(commonHeaders(c.req.raw))) {
-        c.res.headers.set(name, value)
+      const headers = commonHeaders(c.req.raw)
+      const exchange = exchangeOf(c.req.raw)
+      if (exchange) {
+        const id = headers['x-request-id']
+        headers['server-timing'] = exchange.answered(c.res.status, id, undefined, null)
       }
+      for (const [name, value] of Object.entries(headers)) c.res.headers.set(name, value)
     })
     // Preflights are answered here, before auth. Credentials are never allowed: the API takes a
     // bearer token, not cookies, so no origin (least of all `*`) needs them.
@@ -98,6 +104,7 @@ export const createChatCompletionsApp = (
           'x-openclaw-agent-id',
           'x-openclaw-session-key',
           'retry-after',
+          'server-timing',
         ],
         maxAge: 600,
       })
@@ -110,6 +117,22 @@ export const createChatCompletionsApp = (
     requireScope(ctx.authenticate(c).scopes, READ)
     return respondJson(c.req.raw, { status: 'ok', ...ctx.runner.stats() })
   })
+
+  // Prometheus text, where the runtime keeps metrics (not on Workers: there it is a 404).
+  const expose = options.metrics?.expose?.bind(options.metrics)
+  if (config.metrics.enabled && expose) {
+    app.all(METRICS_PATH, async function metrics(c) {
+      if (c.req.method !== 'GET' && c.req.method !== 'HEAD') {
+        throw new ApiError(405, `Method ${c.req.method} is not allowed; use GET.`, {
+          headers: { allow: 'GET' },
+          code: 'method_not_allowed',
+        })
+      }
+      if (config.metrics.auth) requireScope(ctx.authenticate(c).scopes, READ)
+      const { contentType, body } = await expose(ctx.runner.stats())
+      return respond(c.req.raw, body, 200, undefined, contentType)
+    })
+  }
 
   app.all(CHAT_PATH, chatHandler(ctx, markBodyRead))
 
@@ -150,6 +173,14 @@ export const createChatCompletionsApp = (
     ctx.logger.error(`unhandled error on ${c.req.method} ${c.req.path}`, err)
     return sendError(c, new ApiError(500, 'internal error'))
   })
+
+  // Each request's exchange (its clock, `Server-Timing`, log line, metrics) begins on arrival,
+  // before Hono routes it.
+  const dispatch = app.fetch
+  app.fetch = (request, env, executionCtx) => {
+    ctx.begin(request, env)
+    return dispatch(request, env, executionCtx)
+  }
 
   return Object.assign(app, { config, stats: () => ctx.runner.stats() })
 }

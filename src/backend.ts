@@ -144,4 +144,16 @@ export interface BackendRuntime {
   /** Default: `globalThis.fetch`. */
   fetch?: typeof fetch
   logger?: { info(m: string): void; warn(m: string): void; error(m: string, err?: unknown): void }
+  /** Where a backend reports on its connections (metrics); absent: nobody listens. */
+  events?: BackendEvents
+}
+
+export type ConnectionState = 'connecting' | 'open' | 'closed'
+
+/** What a backend with long-lived connections (the gateway's) reports, for metrics. */
+export interface BackendEvents {
+  /** A connection (`connection` names which) changed state. */
+  connectionState?(connection: string, state: ConnectionState): void
+  /** A connection was opened again after an earlier one had been open. */
+  reconnected?(connection: string): void
 }

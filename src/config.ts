@@ -388,9 +388,37 @@ const AgentsSchema = v.pipe(
   }))
 )
 
+const LOG_LEVEL = v.picklist(['silent', 'fatal', 'error', 'warn', 'info', 'debug', 'trace'])
+
+/**
+ * OpenClaw's `logging` section, read for what the console log needs: its levels and style. Its
+ * file-log keys are accepted and unused (this app writes to stdout only); `content` is ours.
+ */
+const LoggingSchema = v.object({
+  level: v.optional(LOG_LEVEL),
+  /** Wins over `level` here: all of this app's log goes to the console. */
+  consoleLevel: v.optional(LOG_LEVEL),
+  consoleStyle: v.optional(v.picklist(['pretty', 'json'])),
+  /** Log each turn's prompt at debug level (off: no message content is ever logged). */
+  content: v.optional(v.boolean(), false),
+  file: v.optional(v.string()),
+  maxFileBytes: v.optional(v.number()),
+  redactPatterns: v.optional(v.array(v.string())),
+  audit: v.optional(v.looseObject({})),
+})
+
+/** Ours: Prometheus metrics at `GET /metrics` (Node, Bun, Deno). */
+const MetricsSchema = v.object({
+  enabled: v.optional(v.boolean(), false),
+  /** `false` serves `/metrics` without auth (e.g. to a scraper on a private network). */
+  auth: v.optional(v.boolean(), true),
+})
+
 export const ConfigSchema = v.object({
   gateway: v.optional(GatewaySchema, {}),
   agents: v.optional(AgentsSchema, {}),
+  logging: v.optional(LoggingSchema, {}),
+  metrics: v.optional(MetricsSchema, {}),
   backend: v.optional(
     v.variant('type', [EchoBackendSchema, GatewayBackendSchema, OpenAIBackendSchema]),
     { type: 'echo' }

@@ -4,6 +4,7 @@ export {
   RESPONSES_PATH,
   MODELS_PATH,
   HEALTH_PATH,
+  METRICS_PATH,
 } from './app.ts'
 export type { ChatCompletionsApp, ChatCompletionsOptions } from './app.ts'
 export type {
@@ -26,3 +27,8 @@ export { ConfigError, parseConfig, resolveAuth, bindHost, substituteEnv } from '
 export type { Config, ConfigInput, ConfigProblem, Env, ResolvedAuth, AuthMode } from './config.ts'
 export { ApiError } from './core/errors.ts'
 export type { Logger, RunStats } from './core/run.ts'
+export { consoleLogger } from './core/logger.ts'
+export type { LogFormat, LogLevel } from './core/logger.ts'
+export type { BackendErrorKind, Metrics } from './core/metrics.ts'
+export type { Outcome, RequestLogEntry } from './core/request-log.ts'
+export type { BackendEvents, ConnectionState } from './backend.ts'

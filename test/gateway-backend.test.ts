@@ -710,6 +710,44 @@ describe('gateway backend', () => {
     })
   })
 
+  it('reports its connection states and reconnects (for metrics), per connection', async () => {
+    let calls = 0
+    const turn = (ctx: TurnCtx) => {
+      if (++calls === 1) {
+        ctx.ack()
+        ctx.drop()
+      } else echoTurn(ctx)
+    }
+    const events: string[] = []
+    const record = {
+      events: {
+        connectionState: (connection: string, state: string) =>
+          events.push(`${connection} ${state}`),
+        reconnected: (connection: string) => events.push(`${connection} reconnected`),
+      },
+    }
+    await withGateway(
+      { turn },
+      async ({ server }) => {
+        assert.equal((await chat(server, { model: 'openclaw', ...userMessage('a') })).status, 502)
+        await waitFor(() => events.length === 3, 'the lost connection')
+        const ok = await chat(server, { model: 'openclaw', ...userMessage('b') })
+        assert.equal(ok.status, 200)
+        await ok.text()
+        assert.deepEqual(events, [
+          'owner connecting',
+          'owner open',
+          'owner closed',
+          'owner connecting',
+          'owner reconnected',
+          'owner open',
+        ])
+      },
+      record
+    )
+    assert.equal(events.at(-1), 'owner closed', 'closed with the backend')
+  })
+
   it('reports a failed agent run with the gateway message', async () => {
     const turn = (ctx: TurnCtx) => {
       ctx.ack()

@@ -4,7 +4,7 @@
  * tick watchdog, and reconnecting with backoff. Web-standard only (WebSocket, Web Crypto,
  * timers), so it runs on Node, Bun, Deno and Workers alike.
  */
-import type { WebSocketConstructor } from '../backend.ts'
+import type { BackendEvents, ConnectionState, WebSocketConstructor } from '../backend.ts'
 import { deviceAuthPayloadV3, signPayload, type DeviceState } from './device-identity.ts'
 
 export const PROTOCOL_VERSION = 4
@@ -58,6 +58,9 @@ export interface ConnectionOptions {
   /** How long an auth rejection is remembered before the next connect may try again. */
   authRetryMs?: number
   logger?: { warn(m: string): void }
+  /** Told of this connection's state changes and reconnects (for metrics), as `name`. */
+  events?: BackendEvents
+  name?: string
 }
 
 interface WireError {
@@ -483,9 +486,27 @@ export class GatewayConnection {
   #authFailure?: { error: GatewayError; at: number }
   /** Sockets opened so far (for logs and tests). */
   opened = 0
+  /** A socket was ready before: the next ready one is a reconnect. */
+  #wasOpen = false
 
   constructor(opts: ConnectionOptions) {
     this.#opts = opts
+  }
+
+  #report(state: ConnectionState) {
+    this.#opts.events?.connectionState?.(this.#opts.name ?? 'gateway', state)
+  }
+
+  readonly #opened = (socket: GatewaySocket) => {
+    if (this.#wasOpen) this.#opts.events?.reconnected?.(this.#opts.name ?? 'gateway')
+    this.#wasOpen = true
+    this.#report('open')
+    return socket
+  }
+
+  readonly #failed = (err: unknown): never => {
+    this.#report('closed')
+    throw err
   }
 
   /** A ready socket, opening one when there is none. */
@@ -496,9 +517,14 @@ export class GatewayConnection {
     const auth = this.#authFailure
     if (auth && Date.now() - auth.at < (this.#opts.authRetryMs ?? 10_000))
       return Promise.reject(auth.error)
-    this.#connecting ??= this.#connect().finally(() => {
-      this.#connecting = undefined
-    })
+    if (!this.#connecting) {
+      this.#report('connecting')
+      this.#connecting = this.#connect()
+        .then(this.#opened, this.#failed)
+        .finally(() => {
+          this.#connecting = undefined
+        })
+    }
     return this.#connecting
   }
 
@@ -510,13 +536,16 @@ export class GatewayConnection {
     await this.#connecting?.catch(() => {})
     await attempt
     await socket?.close()
+    if (socket) this.#report('closed')
   }
 
   async #connect(): Promise<GatewaySocket> {
     const deadline = Date.now() + this.#opts.connectTimeoutMs
     for (let attempt = 0; ; attempt++) {
       const socket = new GatewaySocket(this.#opts, deadline, (s) => {
-        if (this.#socket === s) this.#socket = undefined
+        if (this.#socket !== s) return
+        this.#socket = undefined
+        this.#report('closed')
       })
       this.opened++
       this.#attempt = socket

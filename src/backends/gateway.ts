@@ -222,11 +222,20 @@ export const gatewayBackend = (options: GatewayBackendOptions): AgentBackend => 
     },
     authRetryMs: options.authRetryMs,
     logger: options.logger,
+    events: options.events,
   }
   // Owner turns and the rest go over connections with and without `operator.admin`: the gateway
   // reads a turn's owner from its connection. Each opens on its first use.
-  const connection = new GatewayConnection({ ...connectionOptions, scopes: OWNER_SCOPES })
-  const memberConnection = new GatewayConnection({ ...connectionOptions, scopes: MEMBER_SCOPES })
+  const connection = new GatewayConnection({
+    ...connectionOptions,
+    scopes: OWNER_SCOPES,
+    name: 'owner',
+  })
+  const memberConnection = new GatewayConnection({
+    ...connectionOptions,
+    scopes: MEMBER_SCOPES,
+    name: 'member',
+  })
 
   let agentsCache: { socket: GatewaySocket; at: number; agents: Promise<AgentInfo[]> } | undefined
   const agentsCacheMs = options.agentsCacheMs ?? 5_000

@@ -67,8 +67,9 @@ export class AuthRateLimiter {
     return left > 0 ? Math.ceil(left / 1000) : 0
   }
 
-  fail(address: string | undefined): void {
-    if (this.#exempt(address)) return
+  /** Counts a failed attempt; true when it locked the address out. */
+  fail(address: string | undefined): boolean {
+    if (this.#exempt(address)) return false
     const key = address ?? 'unknown'
     const now = this.#now()
     let entry = this.#entries.get(key)
@@ -79,10 +80,10 @@ export class AuthRateLimiter {
     }
     entry.failures = entry.failures.filter((t) => now - t < this.#cfg.windowMs)
     entry.failures.push(now)
-    if (entry.failures.length >= this.#cfg.maxAttempts) {
-      entry.lockedUntil = now + this.#cfg.lockoutMs
-      entry.failures = []
-    }
+    if (entry.failures.length < this.#cfg.maxAttempts) return false
+    entry.lockedUntil = now + this.#cfg.lockoutMs
+    entry.failures = []
+    return true
   }
 
   succeed(address: string | undefined): void {
@@ -149,8 +150,13 @@ const declaredCaller = (headers: Headers, user?: string): Caller => {
 const unauthorized = (message: string, headers?: Record<string, string>) =>
   new ApiError(401, message, { code: 'invalid_api_key', headers })
 
-/** Checks a bearer secret, with the lockout. */
-const secretChecker = (secret: string, what: string, rateLimit: RateLimitConfig | false) => {
+/** Checks a bearer secret, with the lockout (`onLockout` hears of each address locked out). */
+const secretChecker = (
+  secret: string,
+  what: string,
+  rateLimit: RateLimitConfig | false,
+  onLockout?: () => void
+) => {
   const matches = createSecretMatcher(secret)
   const limiter = rateLimit ? new AuthRateLimiter(rateLimit) : undefined
   const challenge = { 'www-authenticate': 'Bearer' }
@@ -171,7 +177,7 @@ const secretChecker = (secret: string, what: string, rateLimit: RateLimitConfig 
       )
     }
     if (!matches(presented)) {
-      limiter?.fail(client)
+      if (limiter?.fail(client)) onLockout?.()
       throw unauthorized(`Invalid bearer ${what}.`, challenge)
     }
     limiter?.succeed(client)
@@ -243,7 +249,8 @@ const proxyIdentity = (auth: ResolvedAuth) => {
 export const createAuthenticator = (
   auth: ResolvedAuth,
   rateLimit: RateLimitConfig | false,
-  allowedOrigins: string[] = []
+  allowedOrigins: string[] = [],
+  onLockout?: () => void
 ): Authenticator => {
   if (auth.mode === 'none') {
     const checkOrigin = originChecker(allowedOrigins, true)
@@ -259,7 +266,7 @@ export const createAuthenticator = (
     const checkOrigin = originChecker(allowedOrigins, false)
     const trusted = proxyMatcher(auth.trustedProxies ?? [])
     const checkPassword = auth.secret
-      ? secretChecker(auth.secret, 'password', rateLimit)
+      ? secretChecker(auth.secret, 'password', rateLimit, onLockout)
       : undefined
     return {
       check(request) {
@@ -283,7 +290,7 @@ export const createAuthenticator = (
       },
     }
   }
-  const checkSecret = secretChecker(auth.secret!, auth.mode, rateLimit)
+  const checkSecret = secretChecker(auth.secret!, auth.mode, rateLimit, onLockout)
   return {
     check({ headers, client }) {
       checkSecret(headers.get('authorization'), client)

@@ -17,9 +17,14 @@ import { resolveAuth } from '../config.ts'
 import { createAuthenticator, type Caller } from './auth.ts'
 import { trustedClientAddress } from './client-address.ts'
 import { ApiError, badRequest } from './errors.ts'
+import { beginExchange, exchangeOf } from './exchange.ts'
+import { logSettings } from './log-settings.ts'
+import { consoleLogger, type Logger } from './logger.ts'
+import type { Metrics } from './metrics.ts'
+import { logSessionKey, type RequestLogEntry } from './request-log.ts'
 import { headerValue, respond } from './respond.ts'
 import { resolveRoute, type Route } from './routing.ts'
-import { consoleLogger, TurnRunner, type Logger } from './run.ts'
+import { TurnRunner } from './run.ts'
 import { ADMIN, requireScope } from './scopes.ts'
 import { SSE_HEADERS, sseStream, type Framer } from './sse.ts'
 import { Turns, watchRequestSignal, type ClientWatch, type Turn } from './turn.ts'
@@ -52,7 +57,13 @@ export interface ContextOptions {
   watchClient?: (c: Context) => ClientWatch
   /** Fires when the server shuts down: runs are aborted and new requests get 503. */
   signal?: AbortSignal
+  /**
+   * Where log lines go, the request log (`logger.request`) included. Default: JSON lines through
+   * `console` at the level `logging` / `OPENCLAW_LOG_LEVEL` set.
+   */
   logger?: Logger
+  /** Where the app reports what the metrics count; `GET /metrics` needs its `expose`. */
+  metrics?: Metrics
   /** Used to fetch allow-listed remote images and files. */
   fetch?: typeof fetch
   /** What the runtime lends the configured backend (WebSocket, persistent store). */
@@ -70,16 +81,26 @@ export const shuttingDown = () => new ApiError(503, 'The server is shutting down
 
 export type AppContext = ReturnType<typeof createContext>
 
+const defaultLogger = (config: Config, env: Env): Logger => {
+  const { settings, warnings } = logSettings(config, env)
+  const logger = consoleLogger(settings.level)
+  for (const warning of warnings) logger.warn(warning)
+  return logger
+}
+
 export const createContext = (config: Config, options: ContextOptions) => {
-  const logger = options.logger ?? consoleLogger
+  const logger = options.logger ?? defaultLogger(config, options.env ?? {})
+  const { metrics } = options
   const auth = createAuthenticator(
     options.auth ?? resolveAuth(config, options.env ?? {}),
     config.gateway.auth.rateLimit,
-    config.gateway.http.cors.allowedOrigins
+    config.gateway.http.cors.allowedOrigins,
+    metrics && (() => metrics.authLockout())
   )
   const backend =
-    options.backend ?? createBackend(config.backend, { logger, ...options.backendRuntime })
-  const runner = new TurnRunner(backend, logger)
+    options.backend ??
+    createBackend(config.backend, { logger, events: metrics?.backend, ...options.backendRuntime })
+  const runner = new TurnRunner(backend, logger, metrics)
   const shutdown = options.signal
   // Shutdown drains: new requests get 503 at once, answers in flight get `drainTimeoutMs` to
   // finish, then every run still going is aborted (its client hears why) and the backend closes.
@@ -102,6 +123,14 @@ export const createContext = (config: Config, options: ContextOptions) => {
   const clientAddress = trustedClientAddress(peerAddress, config.gateway.trustedProxies)
   const authenticate = (c: Context): Caller =>
     auth.check({ headers: c.req.raw.headers, peer: peerAddress(c), client: clientAddress(c) })
+
+  const exchangeSinks = {
+    request: logger.request && ((entry: RequestLogEntry) => logger.request!(entry)),
+    metrics,
+    clientAddress,
+  }
+  // The prompt at debug level, only when the config asks for it: it is the user's content.
+  const logContent = config.logging.content && logger.debug !== undefined
 
   // The configured list needs no await: most requests take this path.
   const agents = (): AgentInfo[] | Promise<AgentInfo[]> =>
@@ -187,10 +216,25 @@ export const createContext = (config: Config, options: ContextOptions) => {
       return Array.isArray(known) ? routed(known) : known.then(routed)
     },
 
+    /** Begins a request's exchange: its clock, `Server-Timing`, log line and metrics. */
+    begin(request: Request, env: unknown): void {
+      beginExchange(request, env, exchangeSinks)
+    },
+
     /** Starts a turn: its abort follows the client, the run timeout and the shutdown. */
     run(c: Context, input: AgentRunInput): RunningTurn {
       const watch = options.watchClient?.(c) ?? watchRequestSignal(c.req.raw.signal)
       const turn = turns.create(watch, config.agents.defaults.timeoutSeconds)
+      exchangeOf(c.req.raw)?.ran(input.runId)
+      if (logContent) {
+        logger.debug!('turn input', {
+          runId: input.runId,
+          agent: input.agentId,
+          session: logSessionKey(input.sessionKey),
+          message: input.message,
+          system: input.extraSystemPrompt,
+        })
+      }
       return { turn, events: runner.run(input, turn) }
     },
 
@@ -204,6 +248,7 @@ export const createContext = (config: Config, options: ContextOptions) => {
     ): Response {
       const body = sseStream(events, framer, {
         heartbeatMs: heartbeatSeconds * 1000,
+        meter: exchangeOf(c.req.raw),
         onCancel: () => {
           turn.abort(new ApiError(499, 'The client closed the connection.'))
           // A body cancelled before its first read never starts the turn, whose `finally`

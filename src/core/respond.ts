@@ -1,10 +1,12 @@
 /**
  * The last step of every request: one `Response`, with the headers every answer carries (the
- * request id and two safety headers) written as one plain object. Set through Hono's
+ * request id, two safety headers and `Server-Timing`) written as one plain object. Set through Hono's
  * `c.header()` in middlewares they would build a `Headers` object per request, which was the
  * largest single cost of a short non-stream answer on Node (bench/notes.md); a plain object goes
  * straight to `writeHead` there, and is a valid `HeadersInit` on every other runtime.
  */
+import { exchangeOf } from './exchange.ts'
+
 export const JSON_TYPE = 'application/json; charset=utf-8'
 
 /** What Hono's `requestId()` accepts from a client: word characters, `-` and `=`, ≤ 255. */
@@ -30,7 +32,10 @@ export const commonHeaders = (request: Request | null): Record<string, string> =
   'referrer-policy': 'no-referrer',
 })
 
-/** An answer with the common headers and `headers` (which is not changed). */
+/**
+ * An answer with the common headers and `headers` (which is not changed). It also ends the
+ * request's exchange (its log line and metrics), or for a stream, starts its end's count.
+ */
 export const respond = (
   request: Request | null,
   body: BodyInit | null,
@@ -42,6 +47,10 @@ export const respond = (
   const all = commonHeaders(request)
   if (contentType) all['content-type'] = contentType
   for (const name in headers) all[name] = headers[name]
+  const exchange = exchangeOf(request)
+  if (exchange) {
+    all['server-timing'] = exchange.answered(status, all['x-request-id'], headers, body)
+  }
   return new Response(body, { status, headers: all })
 }
 

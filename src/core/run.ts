@@ -4,20 +4,15 @@
  */
 import type { AgentBackend, AgentEvent, AgentRunInput } from '../backend.ts'
 import { ApiError } from './errors.ts'
+import type { Logger } from './logger.ts'
+import type { Metrics } from './metrics.ts'
 import { SessionLocks } from './session-lock.ts'
 import type { Turn } from './turn.ts'
 
-export interface Logger {
-  info(message: string): void
-  warn(message: string): void
-  error(message: string, err?: unknown): void
-}
+export type { Logger }
 
-export const consoleLogger: Logger = {
-  info: (m) => console.log(m),
-  warn: (m) => console.warn(m),
-  error: (m, err) => console.error(m, err ?? ''),
-}
+/** Who hears of a backend's failures (for metrics). */
+type ErrorSink = Pick<Metrics, 'backendError'> | undefined
 
 export interface RunStats {
   /** Turns started and not yet finished (including those waiting for their session). */
@@ -93,6 +88,7 @@ class TurnEvents implements AsyncIterableIterator<AgentEvent> {
   readonly #backend: AgentBackend
   readonly #locks: SessionLocks
   readonly #logger: Logger
+  readonly #errors: ErrorSink
   readonly #onSettled: () => void
   #iterator?: AsyncIterator<unknown>
   #release?: () => void
@@ -110,6 +106,7 @@ class TurnEvents implements AsyncIterableIterator<AgentEvent> {
     backend: AgentBackend,
     locks: SessionLocks,
     logger: Logger,
+    errors: ErrorSink,
     input: AgentRunInput,
     turn: Turn,
     onSettled: () => void
@@ -117,6 +114,7 @@ class TurnEvents implements AsyncIterableIterator<AgentEvent> {
     this.#backend = backend
     this.#locks = locks
     this.#logger = logger
+    this.#errors = errors
     this.#input = input
     this.#turn = turn
     this.#onSettled = onSettled
@@ -246,8 +244,10 @@ class TurnEvents implements AsyncIterableIterator<AgentEvent> {
     const event = result.value
     if (!isEvent(event)) {
       this.#logger.error(`backend yielded a malformed event for run ${this.#input.runId}`, event)
+      this.#errors?.backendError('malformed_event', 500)
       return this.#last({ type: 'error', message: 'internal error', status: 500 })
     }
+    if (event.type === 'error') this.#errors?.backendError('error_event', event.status ?? 502)
     if (event.type === 'done' || event.type === 'error') return this.#last(event)
     return { done: false, value: event }
   }
@@ -256,6 +256,7 @@ class TurnEvents implements AsyncIterableIterator<AgentEvent> {
     this.#exhausted = true
     if (this.#turn.aborted) return this.#last(abortMessage(this.#turn.reason))
     this.#logger.error(`backend failed for run ${this.#input.runId}`, err)
+    this.#errors?.backendError('exception', 500)
     return this.#last({ type: 'error', message: 'internal error', status: 500 })
   }
 
@@ -307,10 +308,12 @@ export class TurnRunner {
   #active = 0
   readonly #backend: AgentBackend
   readonly #logger: Logger
+  readonly #errors: ErrorSink
 
-  constructor(backend: AgentBackend, logger: Logger) {
+  constructor(backend: AgentBackend, logger: Logger, errors?: ErrorSink) {
     this.#backend = backend
     this.#logger = logger
+    this.#errors = errors
   }
 
   stats(): RunStats {
@@ -327,9 +330,17 @@ export class TurnRunner {
    */
   run(input: AgentRunInput, turn: Turn): AsyncIterableIterator<AgentEvent> {
     this.#active++
-    return new TurnEvents(this.#backend, this.locks, this.#logger, input, turn, () => {
-      this.#active--
-    })
+    return new TurnEvents(
+      this.#backend,
+      this.locks,
+      this.#logger,
+      this.#errors,
+      input,
+      turn,
+      () => {
+        this.#active--
+      }
+    )
   }
 }
 

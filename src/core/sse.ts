@@ -55,23 +55,34 @@ const withTimeout = <T>(promise: Promise<T>, ms: number): Promise<T | typeof TIM
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
 
+/** Told of a stream's writes and its end (for the request log and metrics). */
+export interface StreamMeter {
+  /** One write of `bytes` (events that were ready together go out in one). */
+  wrote(bytes: number): void
+  /** The stream ended: after its last event, or `cancelled` by its reader. */
+  ended(last: AgentEvent | undefined, cancelled: boolean): void
+}
+
 export interface SseOptions {
   /** Milliseconds of agent silence before a comment line; 0 = never. */
   heartbeatMs: number
   /** Runs when the reader goes away (the client disconnected). */
   onCancel: () => void
+  meter?: StreamMeter
 }
 
 /** The SSE body for a turn. */
 export const sseStream = (
   events: AsyncIterable<AgentEvent>,
   framer: Framer,
-  { heartbeatMs, onCancel }: SseOptions
+  { heartbeatMs, onCancel, meter }: SseOptions
 ): ReadableStream<Uint8Array> => {
   const iterator = events[Symbol.asyncIterator]()
   let out = framer.open()
   let pending: Promise<IteratorResult<AgentEvent>> | undefined
   let cancelled = false
+  /** The latest event: once the framer is finished, the last (`done` or `error`). */
+  let last: AgentEvent | undefined
 
   return new ReadableStream<Uint8Array>(
     {
@@ -97,20 +108,24 @@ export const sseStream = (
             break
           }
           pending = undefined
-          out += result.done ? framer.end() : framer.event(result.value)
+          out += result.done ? framer.end() : framer.event((last = result.value))
         }
         if (out) {
-          controller.enqueue(encoder.encode(out))
+          const bytes = encoder.encode(out)
+          controller.enqueue(bytes)
+          meter?.wrote(bytes.byteLength)
           out = ''
         }
         if (framer.finished) {
           controller.close()
+          meter?.ended(last, false)
           // Lets the turn's `finally` run now: it frees the session lock.
           iterator.return?.(undefined)
         }
       },
       cancel() {
         cancelled = true
+        meter?.ended(undefined, true)
         onCancel()
         iterator.return?.(undefined)
       },

@@ -13,6 +13,7 @@ import type { BackendRuntime } from '../backend.ts'
 import type { ClientWatch } from '../core/turn.ts'
 import { fileStore } from './file-store.ts'
 import { loadConfig } from './load-config.ts'
+import { logFlagsError, observability } from './observability.ts'
 
 export interface Listening {
   /** `http://host:port`, with the port actually bound. */
@@ -32,6 +33,7 @@ export interface CliRuntime {
 }
 
 const USAGE = `Usage: gateway-chat-completions serve [--config FILE] [--port N] [--host ADDR]
+         [--log-format pretty|json] [--log-level LEVEL]
 
 Serves OpenAI-compatible POST /v1/chat/completions and /v1/responses in front of an agent
 runtime.
@@ -41,6 +43,10 @@ Options:
   --port N        port to listen on (default: gateway.port, 18789)
   --host ADDR     IP address to bind, or loopback (127.0.0.1) or lan (0.0.0.0)
                   (default: from gateway.bind, loopback)
+  --log-format F  pretty or json (default: $OPENCLAW_LOG_FORMAT, else logging.consoleStyle,
+                  else pretty on a terminal and json otherwise)
+  --log-level L   silent, fatal, error, warn, info, debug or trace (default:
+                  $OPENCLAW_LOG_LEVEL, else logging.consoleLevel or logging.level, else info)
   -h, --help      show this help
   -v, --version   print the version`
 
@@ -54,7 +60,7 @@ const fail = (message: string): never => {
 /** A mistake in how the command was called: the message, then the usage. */
 const usageError = (message: string): never => fail(`${message}\n\n${USAGE}`)
 
-const VALUE_OPTIONS = ['config', 'port', 'host']
+const VALUE_OPTIONS = ['config', 'port', 'host', 'log-format', 'log-level']
 const FLAGS: Record<string, 'help' | 'version'> = {
   help: 'help',
   h: 'help',
@@ -65,7 +71,15 @@ const ALL_OPTIONS = [...VALUE_OPTIONS, 'help', 'version'].map((name) => `--${nam
 
 interface Args {
   command?: string
-  values: { config?: string; port?: string; host?: string; help?: boolean; version?: boolean }
+  values: {
+    config?: string
+    port?: string
+    host?: string
+    'log-format'?: string
+    'log-level'?: string
+    help?: boolean
+    version?: boolean
+  }
 }
 
 /**
@@ -95,7 +109,7 @@ const parse = (argv: string[]): Args => {
       if (value === undefined || (eq === -1 && value.startsWith('--'))) {
         usageError(`option ${written} needs a value`)
       }
-      args.values[name as 'config' | 'port' | 'host'] = value
+      args.values[name as 'config' | 'port' | 'host' | 'log-format' | 'log-level'] = value
     } else if (FLAGS[name] && (long ? name.length > 1 : name.length === 1)) {
       if (eq !== -1) usageError(`option ${written} takes no value`)
       args.values[FLAGS[name]] = true
@@ -141,6 +155,9 @@ export const runCli = async (argv: string[], runtime: CliRuntime): Promise<void>
       return fail(`--port: not a port number: ${values.port}`)
   }
 
+  const logFlags = logFlagsError(values)
+  if (logFlags) return fail(logFlags)
+
   const env = process.env as Env
   const shutdown = new AbortController()
   let app: ChatCompletionsApp
@@ -152,6 +169,7 @@ export const runCli = async (argv: string[], runtime: CliRuntime): Promise<void>
     app = createChatCompletionsApp({
       config,
       env,
+      ...observability(config, env, values),
       clientAddress: runtime.clientAddress,
       watchClient: runtime.watchClient,
       signal: shutdown.signal,

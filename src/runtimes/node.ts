@@ -20,6 +20,8 @@ import { answerUnservable } from './node-request-error.ts'
 
 export { loadConfig, type LoadConfigOptions } from './load-config.ts'
 export { LINGER_BYTES, LINGER_MS, type LingerBounds } from './linger-bounds.ts'
+export { createLogger, type LoggerOptions, type PinoLogger } from './logger.ts'
+export { createPromMetrics, type PromMetricsOptions } from './metrics.ts'
 
 type FetchApp = { fetch: (request: Request, env?: any) => Response | Promise<Response> }
 
