@@ -18,6 +18,7 @@ import { ApiError } from './core/errors.ts'
 import { exchangeOf } from './core/exchange.ts'
 import { commonHeaders, respond, respondJson } from './core/respond.ts'
 import type { RunStats } from './core/run.ts'
+import { storeUnavailable, StoreUnavailableError } from './core/store.ts'
 import { READ, requireScope } from './core/scopes.ts'
 import { getModel, listModels } from './models.ts'
 import { RESPONSES_PATH, responsesHandlers } from './responses/handler.ts'
@@ -113,9 +114,9 @@ export const createChatCompletionsApp = (
 
   app.get(HEALTH_PATH, (c) => respondJson(c.req.raw, { status: 'ok' }))
   // Live counts for operators and tests, behind the same secret as the API.
-  app.get(`${HEALTH_PATH}/details`, function healthDetails(c) {
-    requireScope(ctx.authenticate(c).scopes, READ)
-    return respondJson(c.req.raw, { status: 'ok', ...ctx.runner.stats() })
+  app.get(`${HEALTH_PATH}/details`, async function healthDetails(c) {
+    requireScope((await ctx.authenticate(c)).scopes, READ)
+    return respondJson(c.req.raw, { status: 'ok', store: ctx.store.kind, ...ctx.runner.stats() })
   })
 
   // Prometheus text, where the runtime keeps metrics (not on Workers: there it is a 404).
@@ -128,7 +129,7 @@ export const createChatCompletionsApp = (
           code: 'method_not_allowed',
         })
       }
-      if (config.metrics.auth) requireScope(ctx.authenticate(c).scopes, READ)
+      if (config.metrics.auth) requireScope((await ctx.authenticate(c)).scopes, READ)
       const { contentType, body } = await expose(ctx.runner.stats())
       return respond(c.req.raw, body, 200, undefined, contentType)
     })
@@ -170,6 +171,10 @@ export const createChatCompletionsApp = (
 
   app.onError((err, c) => {
     if (err instanceof ApiError) return sendError(c, err)
+    if (err instanceof StoreUnavailableError) {
+      ctx.logger.warn(`shared state store unavailable: ${err.message}`)
+      return sendError(c, storeUnavailable())
+    }
     ctx.logger.error(`unhandled error on ${c.req.method} ${c.req.path}`, err)
     return sendError(c, new ApiError(500, 'internal error'))
   })

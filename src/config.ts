@@ -229,6 +229,29 @@ const shown = (value: unknown, path = ''): string => {
   return text.length > 60 ? `${text.slice(0, 58)}…"` : text
 }
 
+/**
+ * Ours: where the state shared between instances lives (lockouts, session locks, per-key
+ * counters, stored responses). `memory` is one process; `redis` is for several Node, Bun or
+ * Deno instances (its URL from `url` or `OPENCLAW_REDIS_URL`); `durable-objects` is the worker's.
+ */
+const StoreSchema = v.variant('type', [
+  owned(v.object({ type: v.literal('memory') })),
+  owned(
+    v.object({
+      type: v.literal('redis'),
+      /** Default: `OPENCLAW_REDIS_URL`. */
+      url: v.optional(v.pipe(v.string(), v.nonEmpty('must not be empty'))),
+      /** Prefix of every key, so instances of different deployments can share one Redis. */
+      prefix: v.optional(v.string(), 'openclaw:'),
+      /** How long a session lock or a concurrency slot outlives an instance that died. */
+      leaseMs: v.optional(v.pipe(positiveInt(), v.minValue(1000, 'must be at least 1000')), 30_000),
+      /** How long one Redis command may take before the request gets a 503. */
+      timeoutMs: v.optional(positiveInt(), 2000),
+    })
+  ),
+  owned(v.object({ type: v.literal('durable-objects') })),
+])
+
 const GatewaySchema = v.object({
   port: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535)), 18789),
   /** Proxies (IPs or CIDR ranges) whose `X-Forwarded-For` is believed; trusted-proxy auth's peers. */
@@ -262,6 +285,7 @@ const GatewaySchema = v.object({
     )
   ),
   auth: v.optional(AuthSchema, {}),
+  store: v.optional(StoreSchema, { type: 'memory' }),
   http: v.optional(
     owned(
       v.object({
@@ -435,6 +459,7 @@ export type EchoBackendConfig = v.InferOutput<typeof EchoBackendSchema>
 export type GatewayBackendConfig = v.InferOutput<typeof GatewayBackendSchema>
 export type OpenAIBackendConfig = v.InferOutput<typeof OpenAIBackendSchema>
 export type RateLimitConfig = v.InferOutput<typeof RateLimitSchema>
+export type StoreConfig = Config['gateway']['store']
 
 export type AuthMode = 'token' | 'password' | 'none' | 'trusted-proxy'
 export type TrustedProxyConfig = v.InferOutput<typeof TrustedProxySchema>

@@ -146,7 +146,7 @@ describe('under load', () => {
           headers: { authorization: `Bearer ${TOKEN}` },
         })
         assert.equal(details.status, 200)
-        assert.deepEqual(await details.json(), { status: 'ok', ...idle })
+        assert.deepEqual(await details.json(), { status: 'ok', store: 'memory', ...idle })
       } finally {
         await server.close()
       }

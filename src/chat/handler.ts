@@ -29,7 +29,8 @@ export const chatHandler = (ctx: AppContext, markBodyRead: (c: Context) => void)
   }
 
   return async function chatCompletions(c: Context) {
-    const caller = ctx.guard(c, guarded, 'POST', WRITE)
+    const guardedCaller = ctx.guard(c, guarded, 'POST', WRITE)
+    const caller = guardedCaller instanceof Promise ? await guardedCaller : guardedCaller
     const body = await readJsonBody(c.req.raw, endpoint.maxBodyBytes, endpoint.bodyTimeoutMs)
     markBodyRead(c)
     ctx.checkModelOverride(c, caller)

@@ -10,6 +10,7 @@
 import { forwardedClient, isLoopback, proxyMatcher } from './client-address.ts'
 import type { RateLimitConfig, ResolvedAuth } from '../config.ts'
 import { ApiError } from './errors.ts'
+import type { Awaitable, Store } from './store.ts'
 import { DEFAULT_SCOPES, ADMIN, declaredScopes } from './scopes.ts'
 
 /**
@@ -36,74 +37,6 @@ export const bearerOf = (header: string | null): string | undefined => {
   return match?.[1]
 }
 
-interface Attempts {
-  failures: number[]
-  lockedUntil: number
-}
-
-const MAX_ENTRIES = 10_000
-
-/** Failed-auth lockout per client address, in memory (per process). */
-export class AuthRateLimiter {
-  #entries = new Map<string, Attempts>()
-  readonly #cfg: RateLimitConfig
-  readonly #now: () => number
-
-  constructor(cfg: RateLimitConfig, now: () => number = Date.now) {
-    this.#cfg = cfg
-    this.#now = now
-  }
-
-  #exempt(address: string | undefined) {
-    return this.#cfg.exemptLoopback && isLoopback(address)
-  }
-
-  /** Seconds until the address may try again, or 0 when it is not locked out. */
-  retryAfter(address: string | undefined): number {
-    if (this.#exempt(address)) return 0
-    const entry = this.#entries.get(address ?? 'unknown')
-    if (!entry) return 0
-    const left = entry.lockedUntil - this.#now()
-    return left > 0 ? Math.ceil(left / 1000) : 0
-  }
-
-  /** Counts a failed attempt; true when it locked the address out. */
-  fail(address: string | undefined): boolean {
-    if (this.#exempt(address)) return false
-    const key = address ?? 'unknown'
-    const now = this.#now()
-    let entry = this.#entries.get(key)
-    if (!entry) {
-      if (this.#entries.size >= MAX_ENTRIES) this.#prune(now)
-      entry = { failures: [], lockedUntil: 0 }
-      this.#entries.set(key, entry)
-    }
-    entry.failures = entry.failures.filter((t) => now - t < this.#cfg.windowMs)
-    entry.failures.push(now)
-    if (entry.failures.length < this.#cfg.maxAttempts) return false
-    entry.lockedUntil = now + this.#cfg.lockoutMs
-    entry.failures = []
-    return true
-  }
-
-  succeed(address: string | undefined): void {
-    this.#entries.delete(address ?? 'unknown')
-  }
-
-  #prune(now: number) {
-    for (const [key, entry] of this.#entries) {
-      const live =
-        entry.lockedUntil > now || entry.failures.some((t) => now - t < this.#cfg.windowMs)
-      if (!live) this.#entries.delete(key)
-    }
-    // Still full of live entries: drop the oldest unlocked ones rather than grow without bound.
-    for (const [key, entry] of this.#entries) {
-      if (this.#entries.size < MAX_ENTRIES) break
-      if (entry.lockedUntil <= now) this.#entries.delete(key)
-    }
-  }
-}
-
 export interface AuthRequest {
   headers: Headers
   /** The connection's peer (the socket's address; on Workers, the one Cloudflare reports). */
@@ -126,8 +59,11 @@ export interface Caller {
 }
 
 export interface Authenticator {
-  /** The caller, or a 401, 403 or 429 when the request may not go on. */
-  check(request: AuthRequest): Caller
+  /**
+   * The caller, or a 401, 403 or 429 when the request may not go on (a 503 when a shared store
+   * that keeps the lockout cannot be reached: auth limits fail closed).
+   */
+  check(request: AuthRequest): Awaitable<Caller>
 }
 
 const SHARED_SECRET_CALLER: Caller = {
@@ -150,25 +86,27 @@ const declaredCaller = (headers: Headers, user?: string): Caller => {
 const unauthorized = (message: string, headers?: Record<string, string>) =>
   new ApiError(401, message, { code: 'invalid_api_key', headers })
 
-/** Checks a bearer secret, with the lockout (`onLockout` hears of each address locked out). */
+const lockedOut = (seconds: number) =>
+  new ApiError(429, 'Too many failed authentication attempts. Please try again later.', {
+    code: 'rate_limit_exceeded',
+    headers: { 'retry-after': String(seconds) },
+  })
+
+/**
+ * Checks a bearer secret, with the lockout kept in `store` (`onLockout` hears of each client
+ * locked out). Loopback clients are exempt unless the config says otherwise; for them, and with
+ * the memory store, the check stays synchronous.
+ */
 const secretChecker = (
   secret: string,
   what: string,
   rateLimit: RateLimitConfig | false,
+  store: Store,
   onLockout?: () => void
 ) => {
   const matches = createSecretMatcher(secret)
-  const limiter = rateLimit ? new AuthRateLimiter(rateLimit) : undefined
   const challenge = { 'www-authenticate': 'Bearer' }
-  return function checkSecret(authorization: string | null, client: string | undefined) {
-    const retryAfter = limiter?.retryAfter(client) ?? 0
-    if (retryAfter > 0) {
-      throw new ApiError(429, 'Too many failed authentication attempts. Please try again later.', {
-        code: 'rate_limit_exceeded',
-        headers: { 'retry-after': String(retryAfter) },
-      })
-    }
-    const presented = bearerOf(authorization)
+  const verify = (presented: string | undefined) => {
     // A missing credential is a misconfigured client, not a guess: it does not count.
     if (presented === undefined) {
       throw unauthorized(
@@ -176,11 +114,42 @@ const secretChecker = (
         challenge
       )
     }
-    if (!matches(presented)) {
-      if (limiter?.fail(client)) onLockout?.()
-      throw unauthorized(`Invalid bearer ${what}.`, challenge)
+    return matches(presented)
+  }
+  const invalid = () => unauthorized(`Invalid bearer ${what}.`, challenge)
+  if (!rateLimit) {
+    return function checkSecret(authorization: string | null): Awaitable<void> {
+      if (!verify(bearerOf(authorization))) throw invalid()
     }
-    limiter?.succeed(client)
+  }
+  const afterFailure = (locked: boolean) => {
+    if (locked) onLockout?.()
+    throw invalid()
+  }
+  const afterLockCheck = (seconds: number, presented: string | undefined, key: string) => {
+    if (seconds > 0) throw lockedOut(seconds)
+    if (!verify(presented)) {
+      const locked = store.failed(key, rateLimit)
+      return locked instanceof Promise ? locked.then(afterFailure) : afterFailure(locked)
+    }
+    // Not awaited: a success only forgets earlier failures, and its answer need not wait for it.
+    const cleared = store.succeeded(key)
+    if (cleared instanceof Promise) cleared.catch(() => {})
+  }
+  return function checkSecret(
+    authorization: string | null,
+    client: string | undefined
+  ): Awaitable<void> {
+    const presented = bearerOf(authorization)
+    if (rateLimit.exemptLoopback && isLoopback(client)) {
+      if (!verify(presented)) throw invalid()
+      return
+    }
+    const key = client ?? 'unknown'
+    const seconds = store.lockedFor(key)
+    return seconds instanceof Promise
+      ? seconds.then((s) => afterLockCheck(s, presented, key))
+      : afterLockCheck(seconds, presented, key)
   }
 }
 
@@ -249,6 +218,7 @@ const proxyIdentity = (auth: ResolvedAuth) => {
 export const createAuthenticator = (
   auth: ResolvedAuth,
   rateLimit: RateLimitConfig | false,
+  store: Store,
   allowedOrigins: string[] = [],
   onLockout?: () => void
 ): Authenticator => {
@@ -266,7 +236,7 @@ export const createAuthenticator = (
     const checkOrigin = originChecker(allowedOrigins, false)
     const trusted = proxyMatcher(auth.trustedProxies ?? [])
     const checkPassword = auth.secret
-      ? secretChecker(auth.secret, 'password', rateLimit, onLockout)
+      ? secretChecker(auth.secret, 'password', rateLimit, store, onLockout)
       : undefined
     return {
       check(request) {
@@ -276,8 +246,10 @@ export const createAuthenticator = (
           // On the gateway's own host, with nothing forwarded, the password still lets in.
           const authorization = headers.get('authorization')
           if (checkPassword && authorization && isLoopback(peer) && !isForwarded(headers)) {
-            checkPassword(authorization, request.client)
-            return SHARED_SECRET_CALLER
+            const checked = checkPassword(authorization, request.client)
+            return checked instanceof Promise
+              ? checked.then(() => SHARED_SECRET_CALLER)
+              : SHARED_SECRET_CALLER
           }
           throw unauthorized(identity.reason)
         }
@@ -290,11 +262,13 @@ export const createAuthenticator = (
       },
     }
   }
-  const checkSecret = secretChecker(auth.secret!, auth.mode, rateLimit, onLockout)
+  const checkSecret = secretChecker(auth.secret!, auth.mode, rateLimit, store, onLockout)
   return {
     check({ headers, client }) {
-      checkSecret(headers.get('authorization'), client)
-      return SHARED_SECRET_CALLER
+      const checked = checkSecret(headers.get('authorization'), client)
+      return checked instanceof Promise
+        ? checked.then(() => SHARED_SECRET_CALLER)
+        : SHARED_SECRET_CALLER
     },
   }
 }

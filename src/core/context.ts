@@ -12,7 +12,13 @@ import type {
   BackendRuntime,
 } from '../backend.ts'
 import { createBackend } from '../backends/create-backend.ts'
-import { selectionRequired, type Config, type Env, type ResolvedAuth } from '../config.ts'
+import {
+  ConfigError,
+  selectionRequired,
+  type Config,
+  type Env,
+  type ResolvedAuth,
+} from '../config.ts'
 import { resolveAuth } from '../config.ts'
 import { createAuthenticator, type Caller } from './auth.ts'
 import { trustedClientAddress } from './client-address.ts'
@@ -21,12 +27,14 @@ import { beginExchange, exchangeOf } from './exchange.ts'
 import { logSettings } from './log-settings.ts'
 import { consoleLogger, type Logger } from './logger.ts'
 import type { Metrics } from './metrics.ts'
+import { memoryStore } from './memory-store.ts'
 import { logSessionKey, type RequestLogEntry } from './request-log.ts'
 import { headerValue, respond } from './respond.ts'
 import { resolveRoute, type Route } from './routing.ts'
 import { TurnRunner } from './run.ts'
 import { ADMIN, requireScope } from './scopes.ts'
 import { SSE_HEADERS, sseStream, type Framer } from './sse.ts'
+import type { Awaitable, Store } from './store.ts'
 import { Turns, watchRequestSignal, type ClientWatch, type Turn } from './turn.ts'
 
 export interface Routed {
@@ -66,6 +74,12 @@ export interface ContextOptions {
   metrics?: Metrics
   /** Used to fetch allow-listed remote images and files. */
   fetch?: typeof fetch
+  /**
+   * Where state shared between instances lives (lockouts, session locks, per-key counters,
+   * stored responses). Default: this process's memory. `gateway.store` other than `memory` needs
+   * one: the runtime entries make it (Redis on Node, Bun and Deno; Durable Objects on Workers).
+   */
+  store?: Store
   /** What the runtime lends the configured backend (WebSocket, persistent store). */
   backendRuntime?: BackendRuntime
 }
@@ -88,19 +102,38 @@ const defaultLogger = (config: Config, env: Env): Logger => {
   return logger
 }
 
+/** The memory store, unless the config names a shared one (which its runtime must make). */
+const defaultStore = (config: Config): Store => {
+  const { store } = config.gateway
+  if (store.type !== 'memory') {
+    throw new ConfigError(
+      'gateway.store',
+      `the ${store.type} store is made by its runtime entry (${
+        store.type === 'redis' ? 'the CLI on Node, Bun or Deno' : 'the Workers entry'
+      }); a library user passes it as the \`store\` option`
+    )
+  }
+  const { retention } = config.gateway.http.endpoints.responses
+  return memoryStore({
+    responses: { maxResponses: retention.maxResponses, ttlMs: retention.ttlSeconds * 1000 },
+  })
+}
+
 export const createContext = (config: Config, options: ContextOptions) => {
   const logger = options.logger ?? defaultLogger(config, options.env ?? {})
   const { metrics } = options
+  const store = options.store ?? defaultStore(config)
   const auth = createAuthenticator(
     options.auth ?? resolveAuth(config, options.env ?? {}),
     config.gateway.auth.rateLimit,
+    store,
     config.gateway.http.cors.allowedOrigins,
     metrics && (() => metrics.authLockout())
   )
   const backend =
     options.backend ??
     createBackend(config.backend, { logger, events: metrics?.backend, ...options.backendRuntime })
-  const runner = new TurnRunner(backend, logger, metrics)
+  const runner = new TurnRunner(backend, store, logger, metrics)
   const shutdown = options.signal
   // Shutdown drains: new requests get 503 at once, answers in flight get `drainTimeoutMs` to
   // finish, then every run still going is aborted (its client hears why) and the backend closes.
@@ -121,7 +154,7 @@ export const createContext = (config: Config, options: ContextOptions) => {
 
   const peerAddress = options.clientAddress ?? (() => undefined)
   const clientAddress = trustedClientAddress(peerAddress, config.gateway.trustedProxies)
-  const authenticate = (c: Context): Caller =>
+  const authenticate = (c: Context): Awaitable<Caller> =>
     auth.check({ headers: c.req.raw.headers, peer: peerAddress(c), client: clientAddress(c) })
 
   const exchangeSinks = {
@@ -141,6 +174,7 @@ export const createContext = (config: Config, options: ContextOptions) => {
     logger,
     backend,
     runner,
+    store,
     fetch: options.fetch,
     authenticate,
     agents,
@@ -149,7 +183,12 @@ export const createContext = (config: Config, options: ContextOptions) => {
      * The checks before a body is read, in the gateway's order: the endpoint is on, the method,
      * not shutting down, auth, then the scope.
      */
-    guard(c: Context, endpoint: Endpoint, method: string | string[], scope: string): Caller {
+    guard(
+      c: Context,
+      endpoint: Endpoint,
+      method: string | string[],
+      scope: string
+    ): Awaitable<Caller> {
       if (!endpoint.enabled)
         throw new ApiError(404, endpoint.disabled, { code: 'endpoint_disabled' })
       const methods = typeof method === 'string' ? [method] : method
@@ -166,6 +205,12 @@ export const createContext = (config: Config, options: ContextOptions) => {
       }
       if (shutdown?.aborted) throw shuttingDown()
       const caller = authenticate(c)
+      if (caller instanceof Promise) {
+        return caller.then((found) => {
+          requireScope(found.scopes, scope)
+          return found
+        })
+      }
       requireScope(caller.scopes, scope)
       return caller
     },

@@ -6,7 +6,7 @@ import type { AgentBackend, AgentEvent, AgentRunInput } from '../backend.ts'
 import { ApiError } from './errors.ts'
 import type { Logger } from './logger.ts'
 import type { Metrics } from './metrics.ts'
-import { SessionLocks } from './session-lock.ts'
+import { STORE_UNAVAILABLE, StoreUnavailableError, type Release, type Store } from './store.ts'
 import type { Turn } from './turn.ts'
 
 export type { Logger }
@@ -57,6 +57,12 @@ const isEvent = (e: unknown): e is AgentEvent => {
   }
 }
 
+/** Why a turn could not take its session's lock: the store is down (503), else the abort. */
+const lockFailure = (err: unknown, reason: unknown): Extract<AgentEvent, { type: 'error' }> =>
+  err instanceof StoreUnavailableError
+    ? { type: 'error', message: STORE_UNAVAILABLE, status: 503, code: 'store_unavailable' }
+    : abortMessage(reason)
+
 const abortMessage = (reason: unknown): Extract<AgentEvent, { type: 'error' }> => {
   if (reason instanceof ApiError)
     return { type: 'error', message: reason.message, status: reason.status }
@@ -86,7 +92,7 @@ class TurnEvents implements AsyncIterableIterator<AgentEvent> {
   readonly #input: AgentRunInput
   readonly #turn: Turn
   readonly #backend: AgentBackend
-  readonly #locks: SessionLocks
+  readonly #locks: Pick<Store, 'lockSession'>
   readonly #logger: Logger
   readonly #errors: ErrorSink
   readonly #onSettled: () => void
@@ -104,7 +110,7 @@ class TurnEvents implements AsyncIterableIterator<AgentEvent> {
 
   constructor(
     backend: AgentBackend,
-    locks: SessionLocks,
+    locks: Pick<Store, 'lockSession'>,
     logger: Logger,
     errors: ErrorSink,
     input: AgentRunInput,
@@ -168,11 +174,11 @@ class TurnEvents implements AsyncIterableIterator<AgentEvent> {
     if (this.#ended) return go(false)
     if (this.#turn.aborted) return Promise.resolve(this.#last(abortMessage(this.#turn.reason)))
     if (this.#release) return go(true)
-    let lock: (() => void) | Promise<() => void>
+    let lock: Release | Promise<Release>
     try {
-      lock = this.#locks.acquire(this.#input.sessionKey, this.#turn.signal)
-    } catch {
-      return Promise.resolve(this.#last(abortMessage(this.#turn.reason)))
+      lock = this.#locks.lockSession(this.#input.sessionKey, this.#turn.signal)
+    } catch (err) {
+      return Promise.resolve(this.#last(lockFailure(err, this.#turn.reason)))
     }
     if (typeof lock === 'function') {
       this.#release = lock
@@ -188,7 +194,7 @@ class TurnEvents implements AsyncIterableIterator<AgentEvent> {
         }
         return go(true)
       },
-      () => this.#last(abortMessage(this.#turn.reason))
+      (err) => this.#last(lockFailure(err, this.#turn.reason))
     )
   }
 
@@ -304,20 +310,22 @@ class TurnEvents implements AsyncIterableIterator<AgentEvent> {
 
 /** Runs turns against one backend, one at a time per session key, and counts them. */
 export class TurnRunner {
-  readonly locks = new SessionLocks()
   #active = 0
   readonly #backend: AgentBackend
+  readonly #store: Store & { readonly sessionLocks?: number }
   readonly #logger: Logger
   readonly #errors: ErrorSink
 
-  constructor(backend: AgentBackend, logger: Logger, errors?: ErrorSink) {
+  constructor(backend: AgentBackend, store: Store, logger: Logger, errors?: ErrorSink) {
     this.#backend = backend
+    this.#store = store
     this.#logger = logger
     this.#errors = errors
   }
 
   stats(): RunStats {
-    return { activeRuns: this.#active, sessionLocks: this.locks.size }
+    // A shared store's locks are everyone's: only the memory store counts its own.
+    return { activeRuns: this.#active, sessionLocks: this.#store.sessionLocks ?? 0 }
   }
 
   /**
@@ -332,7 +340,7 @@ export class TurnRunner {
     this.#active++
     return new TurnEvents(
       this.#backend,
-      this.locks,
+      this.#store,
       this.#logger,
       this.#errors,
       input,

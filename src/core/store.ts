@@ -13,6 +13,7 @@
  * fail closed (the request is refused), and everything else answers a clear 503.
  */
 import type { ResponseStore } from '../responses/store.ts'
+import { ApiError } from './errors.ts'
 
 export type Awaitable<T> = T | Promise<T>
 
@@ -83,3 +84,12 @@ export class StoreUnavailableError extends Error {
     this.name = 'StoreUnavailableError'
   }
 }
+
+export const STORE_UNAVAILABLE = 'The shared state store is unavailable; try again shortly.'
+
+/** The answer to a request the store failed: a 503 a client may retry. */
+export const storeUnavailable = () =>
+  new ApiError(503, STORE_UNAVAILABLE, {
+    code: 'store_unavailable',
+    headers: { 'retry-after': '1' },
+  })

@@ -20,7 +20,7 @@ import { responsesFramer } from './events.ts'
 import { itemResources, toConversation, type InputItem, type Media } from './items.ts'
 import { parseResponsesRequest } from './request.ts'
 import { ResponseBuilder } from './response.ts'
-import { memoryResponseStore, type ResponseStore, type StoredResponse } from './store.ts'
+import type { ResponseStore, StoredResponse } from './store.ts'
 
 export const RESPONSES_PATH = '/v1/responses'
 
@@ -42,10 +42,7 @@ const asInput = (item: Record<string, unknown>): InputItem =>
 export const responsesHandlers = (
   ctx: AppContext,
   markBodyRead: (c: Context) => void,
-  store: ResponseStore = memoryResponseStore({
-    maxResponses: ctx.config.gateway.http.endpoints.responses.retention.maxResponses,
-    ttlMs: ctx.config.gateway.http.endpoints.responses.retention.ttlSeconds * 1000,
-  })
+  store: ResponseStore = ctx.store.responses
 ) => {
   const endpoint = ctx.config.gateway.http.endpoints.responses
   const guarded = {
@@ -95,7 +92,8 @@ export const responsesHandlers = (
   }
 
   const create = async function createResponse(c: Context) {
-    const caller = ctx.guard(c, guarded, 'POST', WRITE)
+    const guardedCaller = ctx.guard(c, guarded, 'POST', WRITE)
+    const caller = guardedCaller instanceof Promise ? await guardedCaller : guardedCaller
     const body = await readJsonBody(c.req.raw, endpoint.maxBodyBytes, endpoint.bodyTimeoutMs)
     markBodyRead(c)
     ctx.checkModelOverride(c, caller)
@@ -212,7 +210,8 @@ export const responsesHandlers = (
   }
 
   const byId = async function responseById(c: Context) {
-    const caller = ctx.guard(c, guarded, ['GET', 'DELETE'], c.req.method === 'GET' ? READ : WRITE)
+    const scope = c.req.method === 'GET' ? READ : WRITE
+    const caller = await ctx.guard(c, guarded, ['GET', 'DELETE'], scope)
     const id = c.req.param('id') ?? ''
     if (c.req.method === 'DELETE') {
       if (!(await own(id, caller)) || !(await store.delete(id))) throw notFound(id)
@@ -227,7 +226,7 @@ export const responsesHandlers = (
   }
 
   const inputItems = async function responseInputItems(c: Context) {
-    const caller = ctx.guard(c, guarded, 'GET', READ)
+    const caller = await ctx.guard(c, guarded, 'GET', READ)
     const id = c.req.param('id') ?? ''
     const stored = await own(id, caller)
     if (!stored) throw notFound(id)
