@@ -1,0 +1,484 @@
+/**
+ * The Redis store against a real redis-server (Debian's; `.ci/run` installs it). Two store
+ * instances on one Redis stand for two gateway instances; a child process stands for one that
+ * dies. Nothing here is skipped: without redis-server the tests fail and say what to install.
+ */
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { createInterface } from 'node:readline'
+import { after, before, beforeEach, describe, it } from 'node:test'
+import { createClient } from '@redis/client'
+import { StoreUnavailableError, type Store } from '../../src/core/store.ts'
+import type { StoredResponse } from '../../src/responses/store.ts'
+import { createRedisStore, type RedisStoreOptions } from '../../src/runtimes/redis-store.ts'
+import { RedisServer } from './server.ts'
+
+const LEASE_MS = 600
+const TIMEOUT_MS = 500
+
+let redis: RedisServer
+let raw: ReturnType<typeof createClient>
+let listener: ReturnType<typeof createClient>
+let prefix: string
+let testNo = 0
+const stores: Store[] = []
+
+/** What a store logged, so a test can wait for "reachable again" rather than sleep. */
+const logLines: string[] = []
+const logged = (text: string) =>
+  new Promise<void>((resolve) => {
+    const check = () => {
+      if (logLines.some((line) => line.includes(text))) return resolve()
+      waiting.push(check)
+    }
+    check()
+  })
+let waiting: (() => void)[] = []
+const logger = {
+  info: (line: string) => note(line),
+  warn: (line: string) => note(line),
+}
+const note = (line: string) => {
+  logLines.push(line)
+  const pending = waiting
+  waiting = []
+  for (const check of pending) check()
+}
+
+const store = (options: Partial<RedisStoreOptions> = {}) => {
+  const made = createRedisStore({
+    url: redis.url,
+    prefix,
+    leaseMs: LEASE_MS,
+    timeoutMs: TIMEOUT_MS,
+    responses: { maxResponses: 100, ttlMs: 60_000 },
+    logger,
+    ...options,
+  })
+  stores.push(made)
+  return made
+}
+
+/** Every change Redis announced: key and what happened to it (`set`, `expire`, `expired`…). */
+const changes: { key: string; event: string }[] = []
+let onChange: (() => void)[] = []
+const nextChange = () =>
+  new Promise<void>((resolve) => {
+    // A change made while the listener was reconnecting is not announced: look again anyway.
+    const timer = setTimeout(resolve, 250)
+    onChange.push(() => {
+      clearTimeout(timer)
+      resolve()
+    })
+  })
+
+/** Waits until `check` holds, looking again whenever Redis announces a change. */
+const until = async (check: () => Promise<boolean>) => {
+  for (;;) {
+    const changed = nextChange()
+    if (await check()) return
+    await changed
+  }
+}
+
+/** How many times `key` had `event`. */
+const count = (key: string, event: string) =>
+  changes.filter((change) => change.key === key && change.event === event).length
+
+/** Whether a promise has settled by the time Redis answered a round trip. */
+const settled = async (promise: Promise<unknown>) => {
+  let done = false
+  promise.then(
+    () => (done = true),
+    () => (done = true)
+  )
+  await raw.ping()
+  await new Promise((resolve) => setImmediate(resolve))
+  return done
+}
+
+const never = () => new AbortController().signal
+const lockKey = (key: string) => `${prefix}lock:${key}`
+const lineOf = (key: string) => raw.zCard(`${prefix}lock-line:${key}`)
+
+const response = (output: Record<string, unknown>[] = []): StoredResponse => ({
+  response: { id: 'resp', object: 'response', output },
+  input: [{ type: 'message', role: 'user', content: 'hi' }],
+  subject: 'shared-secret',
+  agentId: 'main',
+  sessionKey: 'agent:main:openai:x',
+})
+
+before(async () => {
+  redis = await RedisServer.start()
+  raw = createClient({ url: redis.url, RESP: 2 })
+  raw.on('error', () => {})
+  await raw.connect()
+  listener = raw.duplicate()
+  listener.on('error', () => {})
+  await listener.connect()
+  const announced = '__keyspace@0__:'
+  await listener.pSubscribe(`${announced}*`, (event, channel) => {
+    changes.push({ key: channel.slice(announced.length), event })
+    const waiting = onChange
+    onChange = []
+    for (const wake of waiting) wake()
+  })
+})
+
+beforeEach(() => {
+  prefix = `t${++testNo}:`
+})
+
+after(async () => {
+  await Promise.all(stores.map((s) => s.close?.()))
+  raw?.destroy()
+  listener?.destroy()
+  await redis?.stop()
+})
+
+describe('the Redis store: session locks', () => {
+  it('lets one turn of a session run at a time across two instances', async () => {
+    const a = store()
+    const b = store()
+    const held = await a.lockSession('s', never())
+    const waiting = Promise.resolve(b.lockSession('s', never()))
+    await until(async () => (await lineOf('s')) === 1)
+    assert.equal(await settled(waiting), false)
+    held()
+    const next = await waiting
+    assert.equal(await raw.exists(lockKey('s')), 1)
+    next()
+    await until(async () => (await raw.exists(lockKey('s'))) === 0)
+  })
+
+  it('never overlaps many turns of one session spread over two instances', async () => {
+    const instances = [store(), store()]
+    let inside = 0
+    let most = 0
+    const order: number[] = []
+    await Promise.all(
+      Array.from({ length: 12 }, async (_, i) => {
+        const release = await instances[i % 2].lockSession('busy', never())
+        inside++
+        most = Math.max(most, inside)
+        // The turn does a few things that yield to the event loop, as a real one does.
+        for (let n = 0; n < 3; n++) await raw.ping()
+        order.push(i)
+        inside--
+        release()
+      })
+    )
+    assert.equal(most, 1)
+    assert.equal(order.length, 12)
+  })
+
+  it('serves waiters in the order they came, whichever instance they came through', async () => {
+    const [a, b] = [store(), store()]
+    const held = await a.lockSession('fifo', never())
+    const served: string[] = []
+    const waits: Promise<void>[] = []
+    for (const [name, instance] of [
+      ['b1', b],
+      ['a1', a],
+      ['b2', b],
+      ['a2', a],
+    ] as const) {
+      const place = (await lineOf('fifo')) + 1
+      waits.push(
+        Promise.resolve(instance.lockSession('fifo', never())).then((release) => {
+          served.push(name)
+          release()
+        })
+      )
+      await until(async () => (await lineOf('fifo')) === place)
+    }
+    held()
+    await Promise.all(waits)
+    assert.deepEqual(served, ['b1', 'a1', 'b2', 'a2'])
+  })
+
+  it('gives up the place of a waiter that is aborted, with the signal’s reason', async () => {
+    const [a, b] = [store(), store()]
+    const held = await a.lockSession('abort', never())
+    const controller = new AbortController()
+    const waiting = Promise.resolve(b.lockSession('abort', controller.signal))
+    await until(async () => (await lineOf('abort')) === 1)
+    const reason = new Error('client went away')
+    controller.abort(reason)
+    await assert.rejects(waiting, (err) => err === reason)
+    await until(async () => (await lineOf('abort')) === 0)
+    // The next waiter is not held up behind the one that left.
+    const third = Promise.resolve(b.lockSession('abort', never()))
+    held()
+    ;(await third)()
+  })
+
+  it('rejects at once when the signal is already aborted', async () => {
+    const controller = new AbortController()
+    controller.abort(new Error('gone'))
+    await assert.rejects(Promise.resolve(store().lockSession('x', controller.signal)), /gone/)
+  })
+
+  it('keeps a lock held past its lease while the holder lives (the lease is renewed)', async () => {
+    const [a, b] = [store(), store()]
+    const held = await a.lockSession('long', never())
+    const waiting = Promise.resolve(b.lockSession('long', never()))
+    // Four renewals: the lease was extended past its first end.
+    const before = count(lockKey('long'), 'expire')
+    await until(async () => count(lockKey('long'), 'expire') >= before + 4)
+    assert.equal(await settled(waiting), false)
+    held()
+    ;(await waiting)()
+  })
+
+  it('frees the lock and the slot of an instance killed while holding them, once the lease ends', async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'runtime-tests/redis/lock-holder.ts',
+        redis.url,
+        prefix,
+        'dead',
+        'k',
+        '1000',
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] }
+    )
+    const lines = createInterface({ input: child.stdout! })
+    await once(lines, 'line')
+    const b = store()
+    assert.equal(await b.slot('k', 1), undefined)
+    const waiting = Promise.resolve(b.lockSession('dead', never()))
+    await until(async () => (await lineOf('dead')) === 1)
+    child.kill('SIGKILL')
+    await once(child, 'exit')
+    ;(await waiting)()
+    await until(async () => (await raw.zCard(`${prefix}slots:k`)) === 0)
+    const slot = await b.slot('k', 1)
+    assert.ok(slot)
+    slot()
+  })
+})
+
+describe('the Redis store: counters', () => {
+  it('counts requests in a fixed window shared by instances; a refused one is not counted', async () => {
+    const [a, b] = [store(), store()]
+    const first = await a.hit('key1', 3, 60_000)
+    assert.deepEqual(
+      { ...first, resetMs: undefined },
+      {
+        allowed: true,
+        limit: 3,
+        remaining: 2,
+        resetMs: undefined,
+      }
+    )
+    assert.ok(first.resetMs > 0 && first.resetMs <= 60_000)
+    assert.equal((await b.hit('key1', 3, 60_000)).remaining, 1)
+    assert.equal((await a.hit('key1', 3, 60_000)).remaining, 0)
+    const refused = await b.hit('key1', 3, 60_000)
+    assert.equal(refused.allowed, false)
+    assert.equal(refused.remaining, 0)
+    assert.ok(refused.resetMs > 0 && refused.resetMs <= 60_000)
+    assert.equal(await raw.get(`${prefix}rate:key1`), '3')
+    // Another key has its own window.
+    assert.equal((await b.hit('key2', 3, 60_000)).remaining, 2)
+  })
+
+  it('starts the count again when the window ends', async () => {
+    const a = store()
+    await a.hit('short', 1, 300)
+    assert.equal((await a.hit('short', 1, 300)).allowed, false)
+    await until(async () => (await raw.exists(`${prefix}rate:short`)) === 0)
+    assert.deepEqual((await a.hit('short', 1, 300)).allowed, true)
+  })
+
+  it('shares concurrency slots across instances', async () => {
+    const [a, b] = [store(), store()]
+    const one = await a.slot('c', 2)
+    const two = await b.slot('c', 2)
+    assert.ok(one && two)
+    assert.equal(await a.slot('c', 2), undefined)
+    two()
+    two()
+    await until(async () => (await raw.zCard(`${prefix}slots:c`)) === 1)
+    const three = await a.slot('c', 2)
+    assert.ok(three)
+    assert.equal(await b.slot('c', 2), undefined)
+    one()
+    three()
+  })
+
+  it('locks a client out on every instance, and a success clears it', async () => {
+    const [a, b] = [store(), store()]
+    const rule = { maxAttempts: 3, windowMs: 60_000, lockoutMs: 5_000 }
+    assert.equal(await a.failed('10.0.0.1', rule), false)
+    assert.equal(await b.failed('10.0.0.1', rule), false)
+    assert.equal(await b.lockedFor('10.0.0.1'), 0)
+    assert.equal(await a.failed('10.0.0.1', rule), true)
+    const left = await b.lockedFor('10.0.0.1')
+    assert.ok(left > 0 && left <= 5, String(left))
+    assert.equal(await a.lockedFor('10.0.0.2'), 0)
+    await b.succeeded('10.0.0.1')
+    assert.equal(await a.lockedFor('10.0.0.1'), 0)
+    // The count started again.
+    assert.equal(await a.failed('10.0.0.1', rule), false)
+  })
+
+  it('lets failures older than the window go', async () => {
+    const a = store()
+    const rule = { maxAttempts: 2, windowMs: 200, lockoutMs: 5_000 }
+    assert.equal(await a.failed('c', rule), false)
+    await until(async () => (await raw.exists(`${prefix}auth-failures:c`)) === 0)
+    assert.equal(await a.failed('c', rule), false)
+  })
+})
+
+describe('the Redis store: stored responses', () => {
+  it('keeps a response for every instance: get, item, delete', async () => {
+    const [a, b] = [store(), store()]
+    const item = { id: 'fc_1', type: 'function_call', name: 'f', arguments: '{}' }
+    await a.responses.put('resp_1', response([item]))
+    assert.deepEqual(await b.responses.get('resp_1'), response([item]))
+    assert.deepEqual(await b.responses.item('fc_1'), { item, owner: response([item]) })
+    assert.equal(await b.responses.item('fc_2'), undefined)
+    assert.equal(await b.responses.delete('resp_1'), true)
+    assert.equal(await a.responses.get('resp_1'), undefined)
+    assert.equal(await a.responses.item('fc_1'), undefined)
+    assert.equal(await a.responses.delete('resp_1'), false)
+  })
+
+  it('keeps at most maxResponses, the oldest going first', async () => {
+    const a = store({ responses: { maxResponses: 2, ttlMs: 60_000 } })
+    await a.responses.put('r1', response([{ id: 'i1' }]))
+    await a.responses.put('r2', response())
+    await a.responses.put('r3', response())
+    assert.equal(await a.responses.get('r1'), undefined)
+    assert.equal(await a.responses.item('i1'), undefined)
+    assert.ok(await a.responses.get('r2'))
+    assert.ok(await a.responses.get('r3'))
+  })
+
+  it('forgets a response when its time is up', async () => {
+    const a = store({ responses: { maxResponses: 10, ttlMs: 200 } })
+    await a.responses.put('brief', response([{ id: 'i9' }]))
+    assert.ok(await a.responses.get('brief'))
+    await until(async () => (await raw.exists(`${prefix}response:brief`)) === 0)
+    assert.equal(await a.responses.get('brief'), undefined)
+    assert.equal(await a.responses.item('i9'), undefined)
+  })
+})
+
+describe('the Redis store when Redis goes away', () => {
+  it('answers StoreUnavailableError when Redis is down, and works again when it is back', async () => {
+    const [a, b] = [store(), store()]
+    const held = await a.lockSession('outage', never())
+    const waiting = Promise.resolve(b.lockSession('outage', never()))
+    await until(async () => (await lineOf('outage')) === 1)
+    logLines.length = 0
+    await redis.stop()
+    await logged('Redis is unreachable')
+
+    const ops: (() => unknown)[] = [
+      () => a.lockedFor('c'),
+      () => a.failed('c', { maxAttempts: 3, windowMs: 1000, lockoutMs: 1000 }),
+      () => a.succeeded('c'),
+      () => a.hit('k', 5, 1000),
+      () => a.slot('k', 5),
+      () => a.responses.get('r'),
+      () => a.responses.put('r', response()),
+      () => a.responses.delete('r'),
+      () => a.responses.item('i'),
+      () => a.lockSession('other', never()),
+    ]
+    for (const op of ops) {
+      await assert.rejects(Promise.resolve().then(op), StoreUnavailableError)
+    }
+    // A waiter hears it too, rather than waiting for a Redis that may not come back.
+    await assert.rejects(waiting, StoreUnavailableError)
+
+    await redis.start()
+    await logged('Redis is reachable again')
+    // The holder's renewal takes its lock again in the Redis that came back empty, so a new
+    // turn of the session still waits for it.
+    await until(async () => (await raw.exists(lockKey('outage'))) === 1)
+    const next = Promise.resolve(b.lockSession('outage', never()))
+    await until(async () => (await lineOf('outage')) === 1)
+    assert.equal(await settled(next), false)
+    held()
+    ;(await next)()
+    assert.equal((await a.hit('k', 5, 1000)).allowed, true)
+  })
+
+  it('answers StoreUnavailableError within its timeout when Redis hangs', async () => {
+    const a = store()
+    assert.equal(await a.lockedFor('c'), 0)
+    redis.freeze()
+    try {
+      await assert.rejects(Promise.resolve(a.lockedFor('c')), {
+        name: 'StoreUnavailableError',
+        message: `Redis did not answer within ${TIMEOUT_MS} ms`,
+      })
+      await assert.rejects(a.responses.get('r'), StoreUnavailableError)
+    } finally {
+      redis.thaw()
+    }
+    assert.equal(await a.lockedFor('c'), 0)
+  })
+
+  it('waits for the first connection of a store just made, then answers', async () => {
+    assert.equal(await store().lockedFor('c'), 0)
+  })
+
+  it('answers StoreUnavailableError when Redis is down from the start', async () => {
+    const nowhere = store({ url: 'redis://127.0.0.1:1' })
+    await assert.rejects(Promise.resolve(nowhere.lockedFor('c')), StoreUnavailableError)
+    await nowhere.close?.()
+  })
+})
+
+describe('the Redis store on close', () => {
+  it('gives back the locks and slots it held, and fails its waiters', async () => {
+    const a = createRedisStore({
+      url: redis.url,
+      prefix,
+      leaseMs: LEASE_MS,
+      responses: { maxResponses: 10, ttlMs: 60_000 },
+    })
+    await a.lockSession('closing', never())
+    assert.ok(await a.slot('closing', 1))
+    const other = createRedisStore({
+      url: redis.url,
+      prefix,
+      responses: { maxResponses: 1, ttlMs: 1 },
+    })
+    const waiting = Promise.resolve(other.lockSession('closing', never()))
+    await until(async () => (await lineOf('closing')) === 1)
+    const refused = assert.rejects(waiting, StoreUnavailableError)
+    await other.close?.()
+    await refused
+    await a.close?.()
+    assert.equal(await raw.exists(lockKey('closing')), 0)
+    assert.equal(await raw.zCard(`${prefix}slots:closing`), 0)
+    await assert.rejects(a.responses.get('r'), StoreUnavailableError)
+  })
+
+  it('leaves no timer or socket behind', async () => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'runtime-tests/redis/close-check.ts', redis.url],
+      { stdio: ['ignore', 'pipe', 'inherit'] }
+    )
+    let output = ''
+    child.stdout!.on('data', (d) => (output += d))
+    const [code] = await once(child, 'exit')
+    assert.equal(code, 0)
+    const { before, after, waiter } = JSON.parse(output)
+    assert.deepEqual(after, before)
+    assert.equal(waiter, 'StoreUnavailableError')
+  })
+})
