@@ -13,7 +13,7 @@ import {
   type Env,
   type ResolvedAuth,
 } from './config.ts'
-import { createContext, type ContextOptions } from './core/context.ts'
+import { createContext, type ContextOptions, type Endpoint } from './core/context.ts'
 import { ApiError } from './core/errors.ts'
 import { exchangeOf } from './core/exchange.ts'
 import { commonHeaders, respond, respondJson } from './core/respond.ts'
@@ -106,6 +106,9 @@ export const createChatCompletionsApp = (
           'x-openclaw-session-key',
           'retry-after',
           'server-timing',
+          'x-ratelimit-limit-requests',
+          'x-ratelimit-remaining-requests',
+          'x-ratelimit-reset-requests',
         ],
         maxAge: 600,
       })
@@ -113,9 +116,22 @@ export const createChatCompletionsApp = (
   }
 
   app.get(HEALTH_PATH, (c) => respondJson(c.req.raw, { status: 'ok' }))
+  /** An operator's read: an API key is for the `/v1` endpoints, not for these. */
+  const operatorRead = async (c: Context) => {
+    const caller = await ctx.authenticate(c)
+    if (caller.key) {
+      throw new ApiError(
+        403,
+        `API keys are for the /v1 endpoints; ${new URL(c.req.url).pathname} takes the gateway token.`,
+        { code: 'endpoint_not_allowed' }
+      )
+    }
+    requireScope(caller.scopes, READ)
+  }
+
   // Live counts for operators and tests, behind the same secret as the API.
   app.get(`${HEALTH_PATH}/details`, async function healthDetails(c) {
-    requireScope((await ctx.authenticate(c)).scopes, READ)
+    await operatorRead(c)
     return respondJson(c.req.raw, { status: 'ok', store: ctx.store.kind, ...ctx.runner.stats() })
   })
 
@@ -129,7 +145,7 @@ export const createChatCompletionsApp = (
           code: 'method_not_allowed',
         })
       }
-      if (config.metrics.auth) requireScope((await ctx.authenticate(c)).scopes, READ)
+      if (config.metrics.auth) await operatorRead(c)
       const { contentType, body } = await expose(ctx.runner.stats())
       return respond(c.req.raw, body, 200, undefined, contentType)
     })
@@ -143,21 +159,22 @@ export const createChatCompletionsApp = (
   app.all(`${RESPONSES_PATH}/:id/input_items`, responses.inputItems)
 
   // The model list is served when either API is on, as in the gateway.
-  const models = {
+  const models: Endpoint = {
     enabled: endpoints.chatCompletions.enabled || endpoints.responses.enabled,
     disabled:
       'The OpenAI-compatible endpoints are disabled. Enable them with ' +
       '`gateway.http.endpoints.chatCompletions.enabled: true` (or `responses.enabled`) in the config.',
+    key: 'models',
   }
   app.all(MODELS_PATH, async function modelList(c) {
-    ctx.guard(c, models, 'GET', READ)
-    return respondJson(c.req.raw, listModels(await ctx.agents()))
+    const { key } = await ctx.guard(c, models, 'GET', READ)
+    return respondJson(c.req.raw, listModels(await ctx.agents(), key))
   })
   app.all(`${MODELS_PATH}/:id{.+}`, async function model(c) {
-    ctx.guard(c, models, 'GET', READ)
+    const { key } = await ctx.guard(c, models, 'GET', READ)
     // The raw path segment: the id is URL-encoded (`openclaw%2Fdefault`) and decoded exactly once.
     const encoded = new URL(c.req.url).pathname.slice(MODELS_PATH.length + 1)
-    return respondJson(c.req.raw, getModel(encoded, await ctx.agents()))
+    return respondJson(c.req.raw, getModel(encoded, await ctx.agents(), key))
   })
 
   app.notFound((c) =>

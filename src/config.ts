@@ -6,6 +6,14 @@
  */
 import ipaddr from 'ipaddr.js'
 import * as v from 'valibot'
+import {
+  KEY_ENDPOINTS,
+  KEY_HASH_PATTERN,
+  KEY_ID_PATTERN,
+  KEY_ID_RULE,
+  KEY_PREFIX,
+  keysNeedSecretMode,
+} from './core/api-keys.ts'
 import { parseProxyEntry } from './core/client-address.ts'
 import { closest } from './core/did-you-mean.ts'
 
@@ -214,8 +222,9 @@ const isIp = (s: string) => ipaddr.IPv4.isValidFourPartDecimal(s) || ipaddr.IPv6
 /** An address to listen on as given: an IP address, or `localhost` (never a name to look up). */
 export const isListenAddress = (s: string) => s === 'localhost' || isIp(s)
 
-// Gateways run in the open: when the value may be a secret, say only what kind of value it is.
-const SECRET_KEY = /token|password|secret|apikey|authorization/i
+// Gateways run in the open: when the value may be a secret, say only what kind of value it is
+// (an API key's `hash` too: a key pasted there by mistake must not be echoed).
+const SECRET_KEY = /token|password|secret|apikey|authorization|^hash$/i
 
 /** A value as an error message shows it: short, quoted when a string. */
 const shown = (value: unknown, path = ''): string => {
@@ -228,6 +237,65 @@ const shown = (value: unknown, path = ''): string => {
   const text = JSON.stringify(value)
   return text.length > 60 ? `${text.slice(0, 58)}…"` : text
 }
+
+/**
+ * Ours: one client's API key (`gateway-chat-completions keys create` prints the entry). Only the
+ * key's SHA-256 is kept; `agents` and `endpoints` say what it may use, `rpm` and `concurrency`
+ * how much, `expiresAt` until when.
+ */
+const ApiKeySchema = owned(
+  v.object({
+    id: v.pipe(v.string(), v.regex(KEY_ID_PATTERN, KEY_ID_RULE)),
+    hash: v.pipe(
+      v.string(),
+      v.check(
+        (s) => !s.startsWith(KEY_PREFIX),
+        'holds a key itself: put only its hash here (sha256:…, as keys create prints it), and ' +
+          'make a new key, as this one has been written down'
+      ),
+      v.check(
+        (s) => KEY_HASH_PATTERN.test(s),
+        "must be 'sha256:' and 64 hex digits (keys create prints it)"
+      ),
+      v.toLowerCase()
+    ),
+    agents: v.pipe(
+      v.array(
+        v.pipe(
+          v.string(),
+          v.check(
+            (s) => s === '*' || AGENT_ID_PATTERN.test(s),
+            (issue) => `must be an agent id, or '*' for all (got ${shown(issue.input)})`
+          ),
+          v.toLowerCase()
+        )
+      ),
+      v.minLength(1, "must name at least one agent, or '*' for all")
+    ),
+    /** Default: all three. */
+    endpoints: v.optional(
+      v.pipe(
+        v.array(v.picklist(KEY_ENDPOINTS)),
+        v.minLength(1, `must name at least one of ${KEY_ENDPOINTS.join(', ')}`)
+      ),
+      [...KEY_ENDPOINTS]
+    ),
+    /** Requests per minute (a fixed window per key, counted in the store). */
+    rpm: v.optional(positiveInt()),
+    /** Answers in progress at once (a stream counts until it ends). */
+    concurrency: v.optional(positiveInt()),
+    expiresAt: v.optional(
+      v.pipe(
+        v.string(),
+        v.isoTimestamp(
+          (issue) =>
+            'must be an ISO 8601 date-time with its time zone, e.g. 2027-01-01T00:00:00Z ' +
+            `(got ${shown(issue.input)})`
+        )
+      )
+    ),
+  })
+)
 
 /**
  * Ours: where the state shared between instances lives (lockouts, session locks, per-key
@@ -299,6 +367,14 @@ const GatewaySchema = v.object({
           {}
         ),
         cors: v.optional(CorsSchema, {}),
+        /** Per-client keys for the OpenAI endpoints, beside the gateway's token or password. */
+        apiKeys: v.optional(v.array(ApiKeySchema), []),
+        /**
+         * The OpenAI endpoints (`/v1/…`) take API keys only: the gateway's token or password,
+         * which is full operator access, gets a 401 there (it still opens `/health/details` and
+         * `/metrics`).
+         */
+        apiKeysOnly: v.optional(v.boolean(), false),
       }),
       // The gateway's HSTS header setting: this app sets no security headers of its own.
       ['securityHeaders']
@@ -676,6 +752,7 @@ const rosterProblems = (config: Config): ConfigProblem[] => {
       })
     }
   })
+  problems.push(...keyProblems(config))
   const { bind, customBindHost } = config.gateway
   if (bind === 'custom' && customBindHost === undefined) {
     problems.push({
@@ -683,6 +760,46 @@ const rosterProblems = (config: Config): ConfigProblem[] => {
       reason: "is required when gateway.bind is 'custom' (the IP address to listen on)",
     })
   }
+  return problems
+}
+
+/**
+ * What only the whole list of API keys shows: duplicate ids or keys, agents that do not exist,
+ * keys under an auth mode that has no use for them, `apiKeysOnly` without a key.
+ */
+const keyProblems = (config: Config): ConfigProblem[] => {
+  const problems: ConfigProblem[] = []
+  const { apiKeys, apiKeysOnly } = config.gateway.http
+  const { mode } = config.gateway.auth
+  if (apiKeys.length && (mode === 'none' || mode === 'trusted-proxy')) {
+    problems.push({ path: 'gateway.http.apiKeys', reason: keysNeedSecretMode(mode) })
+  }
+  if (apiKeysOnly && !apiKeys.length) {
+    problems.push({
+      path: 'gateway.http.apiKeysOnly',
+      reason: 'no key is configured in gateway.http.apiKeys: nothing could call the API',
+    })
+  }
+  // The gateway backend lists its own agents: the configured list is not the one to check.
+  const agentIds =
+    config.backend.type === 'gateway' ? undefined : config.agents.list.map((a) => a.id)
+  const ids = new Set<string>()
+  const hashes = new Map<string, string>()
+  apiKeys.forEach((key, i) => {
+    const at = `gateway.http.apiKeys[${i}]`
+    if (ids.has(key.id)) problems.push({ path: `${at}.id`, reason: `duplicate key id '${key.id}'` })
+    ids.add(key.id)
+    const twin = hashes.get(key.hash)
+    if (twin !== undefined) {
+      problems.push({ path: `${at}.hash`, reason: `the same key as '${twin}': make a new one` })
+    } else hashes.set(key.hash, key.id)
+    key.agents.forEach((agent, j) => {
+      if (agent === '*' || !agentIds || agentIds.includes(agent)) return
+      const guess = closest(agent, agentIds)
+      const hint = guess ? `did you mean ${guess}?` : `the agents are ${agentIds.join(', ')}`
+      problems.push({ path: `${at}.agents[${j}]`, reason: `unknown agent '${agent}'; ${hint}` })
+    })
+  })
   return problems
 }
 

@@ -232,7 +232,7 @@ describe('the CLI log flags', () => {
     assert.equal(res.status, 200)
     assert.match(
       text,
-      /^openclaw_http_requests_total\{route="\/v1\/chat\/completions",method="POST",status="200",agent="main"\} 1$/m
+      /^openclaw_http_requests_total\{route="\/v1\/chat\/completions",method="POST",status="200",agent="main",key=""\} 1$/m
     )
     assert.match(text, /^process_cpu_user_seconds_total /m)
     await stopped(cli, url)

@@ -119,19 +119,23 @@ describe('GET /metrics', () => {
 
       const m = await scrape(server)
       const requests = (status: number, agent: string) =>
-        m.get(`openclaw_http_requests_total{${CHAT},status="${status}",agent="${agent}"}`)
+        m.get(`openclaw_http_requests_total{${CHAT},status="${status}",agent="${agent}",key=""}`)
       assert.equal(requests(200, 'main'), 3, 'two JSON answers to main, and the left stream')
       assert.equal(requests(200, 'beta'), 1)
       assert.equal(requests(502, 'main'), 1)
       assert.equal(requests(401, ''), 2)
       assert.equal(requests(429, ''), 1)
       assert.equal(
-        m.get('openclaw_http_requests_total{route="other",method="GET",status="404",agent=""}'),
+        m.get(
+          'openclaw_http_requests_total{route="other",method="GET",status="404",agent="",key=""}'
+        ),
         1
       )
       // The scrape before this one was counted too.
       assert.equal(
-        m.get('openclaw_http_requests_total{route="/metrics",method="GET",status="200",agent=""}'),
+        m.get(
+          'openclaw_http_requests_total{route="/metrics",method="GET",status="200",agent="",key=""}'
+        ),
         1
       )
       const count = (stream: boolean) =>
@@ -173,7 +177,10 @@ describe('GET /metrics', () => {
       const m = await scrape(server)
       assert.equal(m.get('openclaw_agent_runs_aborted_total{reason="timed_out"}'), 1)
       assert.equal(m.get('openclaw_backend_errors_total{kind="exception",status="500"}'), 1)
-      assert.equal(m.get(`openclaw_http_requests_total{${CHAT},status="504",agent="main"}`), 1)
+      assert.equal(
+        m.get(`openclaw_http_requests_total{${CHAT},status="504",agent="main",key=""}`),
+        1
+      )
     })
   })
 

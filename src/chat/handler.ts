@@ -4,7 +4,7 @@
  */
 import type { Context } from 'hono'
 import { readJsonBody } from '../core/body.ts'
-import type { AppContext } from '../core/context.ts'
+import type { AppContext, Endpoint } from '../core/context.ts'
 import { ApiError, withHeaders } from '../core/errors.ts'
 import { decodeImages } from '../core/images.ts'
 import { buildPrompt } from '../core/prompt.ts'
@@ -21,11 +21,12 @@ const IMAGES_INVALID = 'Invalid image_url content in `messages`.'
 
 export const chatHandler = (ctx: AppContext, markBodyRead: (c: Context) => void) => {
   const endpoint = ctx.config.gateway.http.endpoints.chatCompletions
-  const guarded = {
+  const guarded: Endpoint = {
     enabled: endpoint.enabled,
     disabled:
       'The OpenAI-compatible endpoint is disabled. Enable it with ' +
       '`gateway.http.endpoints.chatCompletions.enabled: true` in the config.',
+    key: 'chat',
   }
 
   return async function chatCompletions(c: Context) {
@@ -35,7 +36,7 @@ export const chatHandler = (ctx: AppContext, markBodyRead: (c: Context) => void)
     markBodyRead(c)
     ctx.checkModelOverride(c, caller)
     const req = parseChatRequest(body)
-    const routed = ctx.route(c, req, 'openai')
+    const routed = ctx.route(c, caller, req, 'openai')
     const { route, headers } = routed instanceof Promise ? await routed : routed
     try {
       const prompt = buildPrompt(req.messages, { extraSystem: [req.toolInstruction ?? ''] })

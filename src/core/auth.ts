@@ -1,14 +1,22 @@
 /**
  * Who is calling, and with which operator scopes. Four modes, as in the gateway:
  * - `token` / `password`: a shared bearer secret, compared in constant time; failed attempts lock
- *   a client address out for a while. Its holder has every scope.
+ *   a client address out for a while. Its holder has every scope. Alongside it, API keys
+ *   (`gateway.http.apiKeys`, see `api-keys.ts`): a bearer that is not the secret may be one.
  * - `none`: anyone who reaches the port; scopes as declared in `x-openclaw-scopes`.
  * - `trusted-proxy`: an identity-aware proxy vouches for the user in a header; scopes as declared.
  * Under the last two a browser's `Origin` must be allowed, since a browser would otherwise let
  * any page it visits call the API with the user's network position or proxy session.
  */
 import { forwardedClient, isLoopback, proxyMatcher } from './client-address.ts'
-import type { RateLimitConfig, ResolvedAuth } from '../config.ts'
+import { ConfigError, type RateLimitConfig, type ResolvedAuth } from '../config.ts'
+import {
+  KEY_SCOPES,
+  keyMatcher,
+  keysNeedSecretMode,
+  type ApiKey,
+  type ApiKeyConfig,
+} from './api-keys.ts'
 import { ApiError } from './errors.ts'
 import type { Awaitable, Store } from './store.ts'
 import { DEFAULT_SCOPES, ADMIN, declaredScopes } from './scopes.ts'
@@ -48,7 +56,8 @@ export interface AuthRequest {
 export interface Caller {
   /**
    * Whom stored state (a response for `previous_response_id`) belongs to: every holder of the
-   * shared secret is one subject, a proxied user another each, `none` one more.
+   * shared secret is one subject, each API key one (`key:<id>`), a proxied user another each,
+   * `none` one more.
    */
   subject: string
   scopes: ReadonlySet<string>
@@ -56,6 +65,8 @@ export interface Caller {
   owner: boolean
   /** Who a trusted proxy says the caller is. */
   user?: string
+  /** The API key it presented: its agents, endpoints and limits apply. */
+  key?: ApiKey
 }
 
 export interface Authenticator {
@@ -86,6 +97,31 @@ const declaredCaller = (headers: Headers, user?: string): Caller => {
 const unauthorized = (message: string, headers?: Record<string, string>) =>
   new ApiError(401, message, { code: 'invalid_api_key', headers })
 
+/** One caller per key, made once: a request that presents it pays no allocation for it. */
+const keyCallers = (entries: readonly ApiKeyConfig[]) => {
+  const match = keyMatcher(entries)
+  if (!match) return undefined
+  const callers = new Map<ApiKey, Caller>()
+  return (presented: string): Caller | undefined => {
+    const key = match(presented)
+    if (!key) return undefined
+    let caller = callers.get(key)
+    if (!caller) {
+      caller = { subject: `key:${key.id}`, scopes: KEY_SCOPES, owner: false, key }
+      callers.set(key, caller)
+    }
+    return caller
+  }
+}
+
+/** A key past its `expiresAt`: a 401 that says so, as it is no guess (it does not count). */
+const checkExpiry = (caller: Caller, challenge: Record<string, string>) => {
+  const key = caller.key
+  if (key?.expiresAt !== undefined && Date.now() >= key.expiresAt) {
+    throw unauthorized(`API key '${key.id}' expired at ${key.expiresText}.`, challenge)
+  }
+}
+
 const lockedOut = (seconds: number) =>
   new ApiError(429, 'Too many failed authentication attempts. Please try again later.', {
     code: 'rate_limit_exceeded',
@@ -93,57 +129,75 @@ const lockedOut = (seconds: number) =>
   })
 
 /**
- * Checks a bearer secret, with the lockout kept in `store` (`onLockout` hears of each client
- * locked out). Loopback clients are exempt unless the config says otherwise; for them, and with
- * the memory store, the check stays synchronous.
+ * Checks a bearer secret, or one of the API keys `findKey` knows, with the lockout kept in
+ * `store` (`onLockout` hears of each client locked out): a wrong key counts as a wrong secret.
+ * Loopback clients are exempt unless the config says otherwise; for them, and with the memory
+ * store, the check stays synchronous.
  */
 const secretChecker = (
   secret: string,
   what: string,
   rateLimit: RateLimitConfig | false,
   store: Store,
-  onLockout?: () => void
+  onLockout?: () => void,
+  findKey?: (presented: string) => Caller | undefined
 ) => {
   const matches = createSecretMatcher(secret)
   const challenge = { 'www-authenticate': 'Bearer' }
-  const verify = (presented: string | undefined) => {
+  const named = findKey ? `${what} or API key` : what
+  const identify = (presented: string | undefined): Caller | undefined => {
     // A missing credential is a misconfigured client, not a guess: it does not count.
     if (presented === undefined) {
       throw unauthorized(
-        `Missing bearer ${what}: send it as 'Authorization: Bearer <${what}>'.`,
+        `Missing bearer ${named}: send it as 'Authorization: Bearer <${what}>'.`,
         challenge
       )
     }
-    return matches(presented)
+    if (matches(presented)) return SHARED_SECRET_CALLER
+    return findKey?.(presented)
   }
-  const invalid = () => unauthorized(`Invalid bearer ${what}.`, challenge)
+  const invalid = () => unauthorized(`Invalid bearer ${named}.`, challenge)
+  const known = (caller: Caller) => {
+    if (caller.key) checkExpiry(caller, challenge)
+    return caller
+  }
   if (!rateLimit) {
-    return function checkSecret(authorization: string | null): Awaitable<void> {
-      if (!verify(bearerOf(authorization))) throw invalid()
+    return function checkSecret(authorization: string | null): Awaitable<Caller> {
+      const caller = identify(bearerOf(authorization))
+      if (!caller) throw invalid()
+      return known(caller)
     }
   }
-  const afterFailure = (locked: boolean) => {
+  const afterFailure = (locked: boolean): never => {
     if (locked) onLockout?.()
     throw invalid()
   }
-  const afterLockCheck = (seconds: number, presented: string | undefined, key: string) => {
+  const afterLockCheck = (
+    seconds: number,
+    presented: string | undefined,
+    key: string
+  ): Awaitable<Caller> => {
     if (seconds > 0) throw lockedOut(seconds)
-    if (!verify(presented)) {
+    const caller = identify(presented)
+    if (!caller) {
       const locked = store.failed(key, rateLimit)
       return locked instanceof Promise ? locked.then(afterFailure) : afterFailure(locked)
     }
+    known(caller)
     // Not awaited: a success only forgets earlier failures, and its answer need not wait for it.
     const cleared = store.succeeded(key)
     if (cleared instanceof Promise) cleared.catch(() => {})
+    return caller
   }
   return function checkSecret(
     authorization: string | null,
     client: string | undefined
-  ): Awaitable<void> {
+  ): Awaitable<Caller> {
     const presented = bearerOf(authorization)
     if (rateLimit.exemptLoopback && isLoopback(client)) {
-      if (!verify(presented)) throw invalid()
-      return
+      const caller = identify(presented)
+      if (!caller) throw invalid()
+      return known(caller)
     }
     const key = client ?? 'unknown'
     const seconds = store.lockedFor(key)
@@ -214,14 +268,21 @@ const proxyIdentity = (auth: ResolvedAuth) => {
   }
 }
 
-/** The auth check for a resolved mode. */
+/**
+ * The auth check for a resolved mode, with `apiKeys` beside the token or password.
+ * @throws {ConfigError} for API keys under `none` or `trusted-proxy`
+ */
 export const createAuthenticator = (
   auth: ResolvedAuth,
   rateLimit: RateLimitConfig | false,
   store: Store,
   allowedOrigins: string[] = [],
-  onLockout?: () => void
+  onLockout?: () => void,
+  apiKeys: readonly ApiKeyConfig[] = []
 ): Authenticator => {
+  if (apiKeys.length && (auth.mode === 'none' || auth.mode === 'trusted-proxy')) {
+    throw new ConfigError('gateway.http.apiKeys', keysNeedSecretMode(auth.mode))
+  }
   if (auth.mode === 'none') {
     const checkOrigin = originChecker(allowedOrigins, true)
     return {
@@ -246,10 +307,7 @@ export const createAuthenticator = (
           // On the gateway's own host, with nothing forwarded, the password still lets in.
           const authorization = headers.get('authorization')
           if (checkPassword && authorization && isLoopback(peer) && !isForwarded(headers)) {
-            const checked = checkPassword(authorization, request.client)
-            return checked instanceof Promise
-              ? checked.then(() => SHARED_SECRET_CALLER)
-              : SHARED_SECRET_CALLER
+            return checkPassword(authorization, request.client)
           }
           throw unauthorized(identity.reason)
         }
@@ -262,13 +320,17 @@ export const createAuthenticator = (
       },
     }
   }
-  const checkSecret = secretChecker(auth.secret!, auth.mode, rateLimit, store, onLockout)
+  const checkSecret = secretChecker(
+    auth.secret!,
+    auth.mode,
+    rateLimit,
+    store,
+    onLockout,
+    keyCallers(apiKeys)
+  )
   return {
     check({ headers, client }) {
-      const checked = checkSecret(headers.get('authorization'), client)
-      return checked instanceof Promise
-        ? checked.then(() => SHARED_SECRET_CALLER)
-        : SHARED_SECRET_CALLER
+      return checkSecret(headers.get('authorization'), client)
     },
   }
 }

@@ -20,11 +20,13 @@ import {
   type ResolvedAuth,
 } from '../config.ts'
 import { resolveAuth } from '../config.ts'
+import type { KeyEndpoint } from './api-keys.ts'
 import { createAuthenticator, type Caller } from './auth.ts'
 import { trustedClientAddress } from './client-address.ts'
 import { ApiError, badRequest } from './errors.ts'
 import { beginExchange, exchangeOf } from './exchange.ts'
 import { logSettings } from './log-settings.ts'
+import { admit } from './key-limits.ts'
 import { consoleLogger, type Logger } from './logger.ts'
 import type { Metrics } from './metrics.ts'
 import { memoryStore } from './memory-store.ts'
@@ -89,6 +91,8 @@ export interface Endpoint {
   enabled: boolean
   /** The 404 when it is off. */
   disabled: string
+  /** Its name in an API key's `endpoints`. */
+  key: KeyEndpoint
 }
 
 export const shuttingDown = () => new ApiError(503, 'The server is shutting down.')
@@ -128,8 +132,10 @@ export const createContext = (config: Config, options: ContextOptions) => {
     config.gateway.auth.rateLimit,
     store,
     config.gateway.http.cors.allowedOrigins,
-    metrics && (() => metrics.authLockout())
+    metrics && (() => metrics.authLockout()),
+    config.gateway.http.apiKeys
   )
+  const { apiKeysOnly } = config.gateway.http
   const backend =
     options.backend ??
     createBackend(config.backend, { logger, events: metrics?.backend, ...options.backendRuntime })
@@ -164,6 +170,51 @@ export const createContext = (config: Config, options: ContextOptions) => {
   }
   // The prompt at debug level, only when the config asks for it: it is the user's content.
   const logContent = config.logging.content && logger.debug !== undefined
+
+  /**
+   * The guard's last checks: the scope, then for an API key its endpoints and its limits (the
+   * store's one visit for them); under `apiKeysOnly`, only keys pass.
+   */
+  const admitted = (
+    c: Context,
+    endpoint: Endpoint,
+    scope: string,
+    caller: Caller
+  ): Awaitable<Caller> => {
+    requireScope(caller.scopes, scope)
+    const { key } = caller
+    if (!key) {
+      if (apiKeysOnly) {
+        throw new ApiError(
+          401,
+          'The gateway token is not accepted here (gateway.http.apiKeysOnly): use an API key.',
+          { code: 'invalid_api_key', headers: { 'www-authenticate': 'Bearer' } }
+        )
+      }
+      return caller
+    }
+    // A request the app did not begin (a sub-app's route) still needs somewhere to hold its slot.
+    const exchange = exchangeOf(c.req.raw) ?? beginExchange(c.req.raw, c.env, exchangeSinks)
+    exchange.keyed(key.id)
+    if (!key.endpoints.has(endpoint.key)) {
+      throw new ApiError(
+        403,
+        `API key '${key.id}' may not use the ${endpoint.key} endpoints ` +
+          `(it may use: ${[...key.endpoints].join(', ')}).`,
+        { code: 'endpoint_not_allowed' }
+      )
+    }
+    if (key.rpm === undefined && key.concurrency === undefined) return caller
+    const admission = admit(store, key)
+    if (admission instanceof Promise) {
+      return admission.then(({ headers, release }) => {
+        exchange.admitted(headers, release)
+        return caller
+      })
+    }
+    exchange.admitted(admission.headers, admission.release)
+    return caller
+  }
 
   // The configured list needs no await: most requests take this path.
   const agents = (): AgentInfo[] | Promise<AgentInfo[]> =>
@@ -205,14 +256,9 @@ export const createContext = (config: Config, options: ContextOptions) => {
       }
       if (shutdown?.aborted) throw shuttingDown()
       const caller = authenticate(c)
-      if (caller instanceof Promise) {
-        return caller.then((found) => {
-          requireScope(found.scopes, scope)
-          return found
-        })
-      }
-      requireScope(caller.scopes, scope)
-      return caller
+      return caller instanceof Promise
+        ? caller.then((found) => admitted(c, endpoint, scope, found))
+        : admitted(c, endpoint, scope, caller)
     },
 
     /**
@@ -227,10 +273,11 @@ export const createContext = (config: Config, options: ContextOptions) => {
     /**
      * Checks that the backend can take the turn, then resolves its agent and session.
      * @throws {ApiError} 400 for client tools the backend cannot take, an invalid model, an
-     *   unknown agent, a reserved session key
+     *   unknown agent, a reserved session key; 403 for an agent the caller's API key may not use
      */
     route(
       c: Context,
+      caller: Caller,
       request: { model: string; user?: string; clientTools: unknown[] },
       sessionPrefix: string,
       fallbackAgent?: string
@@ -248,6 +295,7 @@ export const createContext = (config: Config, options: ContextOptions) => {
           selectionRequired: selectionRequired(config, known),
           sessionPrefix,
           fallbackAgent,
+          key: caller.key,
         })
         const headers = {
           'x-openclaw-agent-id': route.agentId,
@@ -270,7 +318,11 @@ export const createContext = (config: Config, options: ContextOptions) => {
     run(c: Context, input: AgentRunInput): RunningTurn {
       const watch = options.watchClient?.(c) ?? watchRequestSignal(c.req.raw.signal)
       const turn = turns.create(watch, config.agents.defaults.timeoutSeconds)
-      exchangeOf(c.req.raw)?.ran(input.runId)
+      const exchange = exchangeOf(c.req.raw)
+      exchange?.ran(input.runId)
+      // A client gone (or the run timed out): its slot comes back even where the runtime never
+      // cancels the answer's body (workerd may drop it).
+      if (exchange?.holding) turn.onAbort(exchange.release)
       if (logContent) {
         logger.debug!('turn input', {
           runId: input.runId,

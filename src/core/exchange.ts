@@ -17,6 +17,7 @@ import {
   type RequestLogEntry,
 } from './request-log.ts'
 import type { StreamMeter } from './sse.ts'
+import type { Release } from './store.ts'
 
 /** Where an app's exchanges report; one per app. */
 export interface ExchangeSinks {
@@ -34,8 +35,10 @@ export interface ExchangeSinks {
 const exchanges = new WeakMap<Request, Exchange>()
 
 /** Begins the exchange of `request` (with the runtime's `env`, for the client's address). */
-export const beginExchange = (request: Request, env: unknown, sinks: ExchangeSinks): void => {
-  exchanges.set(request, new Exchange(request, env, sinks))
+export const beginExchange = (request: Request, env: unknown, sinks: ExchangeSinks): Exchange => {
+  const exchange = new Exchange(request, env, sinks)
+  exchanges.set(request, exchange)
+  return exchange
 }
 
 /** The exchange of a request the app is answering. */
@@ -61,11 +64,46 @@ export class Exchange implements StreamMeter {
   #bytes = 0
   #firstByte = 0
   #ended = false
+  #key: string | undefined
+  #headers: Record<string, string> | undefined
+  #release: Release | undefined
 
   constructor(request: Request, env: unknown, sinks: ExchangeSinks) {
     this.#request = request
     this.#env = env
     this.#sinks = sinks
+  }
+
+  /** An API key's id made the request (for the log and metrics; never the key). */
+  keyed(id: string): void {
+    this.#key = id
+  }
+
+  /**
+   * What its key's limits gave it: headers for its answer (`x-ratelimit-*`), whatever it may be,
+   * and a concurrency slot, given back when the answer ends (a stream: when it ends or its
+   * client leaves), or at `release()`.
+   */
+  admitted(headers: Record<string, string> | undefined, release: Release | undefined): void {
+    this.#headers = headers
+    this.#release = release
+  }
+
+  /** Headers its answer carries besides its own (see `admitted`). */
+  get headers(): Record<string, string> | undefined {
+    return this.#headers
+  }
+
+  /** Whether it holds something to give back when its answer ends. */
+  get holding(): boolean {
+    return this.#release !== undefined
+  }
+
+  /** Gives back what it holds now (its turn was aborted); safe to call again. */
+  readonly release = (): void => {
+    const release = this.#release
+    this.#release = undefined
+    release?.()
   }
 
   /** A run started for it: the time in the agent counts from now. */
@@ -88,6 +126,8 @@ export class Exchange implements StreamMeter {
     exchanges.delete(this.#request)
     const now = performance.now()
     const stream = body instanceof ReadableStream
+    // Also when nothing is logged: a slot must come back whether or not anyone listens.
+    if (!stream) this.release()
     const timing =
       this.#runStart && !stream
         ? `total;dur=${ms(now - this.#start)}, agent;dur=${ms(now - this.#runStart)}`
@@ -123,6 +163,7 @@ export class Exchange implements StreamMeter {
 
   /** A stream's body ended: after its last event, or cancelled by its reader. */
   ended(last: AgentEvent | undefined, cancelled: boolean): void {
+    this.release()
     if (cancelled) return this.#end('client_gone', performance.now())
     this.#end(last?.type === 'error' ? streamFailure(last.status) : 'completed', performance.now())
   }
@@ -146,6 +187,7 @@ export class Exchange implements StreamMeter {
       requestId: this.#requestId,
       runId: this.#runId,
       client: this.#client,
+      key: this.#key,
     }
     metrics?.request(entry)
     request?.(entry)

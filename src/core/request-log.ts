@@ -34,6 +34,8 @@ export interface RequestLogEntry {
   runId: string | undefined
   /** The client's address (behind a trusted proxy, the one it forwards for). */
   client: string | undefined
+  /** The id of the API key that made the request (never the key itself). */
+  key: string | undefined
 }
 
 /** The outcome of an answer that ended by itself, from its status. */
@@ -104,8 +106,11 @@ const shortHash = (text: string): string => {
   return (h >>> 0).toString(16).padStart(8, '0')
 }
 
-/** A session key the app made from `user`: `agent:<id>:openai-user:<user>` (or `openresponses`). */
-const USER_KEY = /^(agent:[^:]+:[a-z]+-user:)([\s\S]*)$/
+/**
+ * A session key the app made from `user`: `agent:<id>:openai-user:<user>` (or `openresponses`),
+ * under an API key `agent:<id>:key:<keyId>:openai-user:<user>`.
+ */
+const USER_KEY = /^(agent:[^:]+:(?:key:[^:]+:)?[a-z]+-user:)([\s\S]*)$/
 
 /**
  * A session key as the log shows it: one made from `user` keeps its prefix and the user becomes

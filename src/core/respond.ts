@@ -49,6 +49,9 @@ export const respond = (
   for (const name in headers) all[name] = headers[name]
   const exchange = exchangeOf(request)
   if (exchange) {
+    // An API key's `x-ratelimit-*`, on every answer to a keyed request, as OpenAI sends them.
+    const extra = exchange.headers
+    if (extra) for (const name in extra) all[name] ??= extra[name]
     all['server-timing'] = exchange.answered(status, all['x-request-id'], headers, body)
   }
   return new Response(body, { status, headers: all })

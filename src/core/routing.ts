@@ -1,6 +1,7 @@
 /** Which agent, which session, which channel: from headers, `model` and `user`, in that order. */
 import { AGENT_ID_PATTERN, defaultAgentId, type AgentInfo } from '../config.ts'
-import { badRequest } from './errors.ts'
+import { mayUseAgent, type ApiKey } from './api-keys.ts'
+import { ApiError, badRequest } from './errors.ts'
 
 export interface Route {
   agentId: string
@@ -38,12 +39,16 @@ const agentList = (agents: AgentInfo[]): string => {
   return ` Agents: ${ids.join(', ')}${agents.length > ids.length ? ', …' : ''}.`
 }
 
-const checkAgent = (id: string, agents: AgentInfo[], param: string | null) => {
+/**
+ * `id` when it is an agent; else a 400 that lists the agents (`shown`: those the caller may use,
+ * so an API key learns no others).
+ */
+const checkAgent = (id: string, agents: AgentInfo[], param: string | null, shown: AgentInfo[]) => {
   if (!AGENT_ID_PATTERN.test(id) || !agents.some((a) => a.id === id)) {
     // Echo at most an id's worth of what was sent: the header may be anything, of any size.
-    const shown = id.length > 64 ? `${id.slice(0, 64)}…` : id
-    const known = agents.length ? agentList(agents) : ''
-    throw badRequest(`Unknown agent '${shown}'.${known}`, param, 'model_not_found')
+    const sent = id.length > 64 ? `${id.slice(0, 64)}…` : id
+    const known = shown.length ? agentList(shown) : ''
+    throw badRequest(`Unknown agent '${sent}'.${known}`, param, 'model_not_found')
   }
   return id
 }
@@ -86,6 +91,7 @@ export const resolveRoute = (
     selectionRequired = false,
     sessionPrefix = 'openai',
     fallbackAgent,
+    key,
   }: {
     /** The agent when the request names none (a continued response's), over the default. */
     fallbackAgent?: string
@@ -93,25 +99,40 @@ export const resolveRoute = (
     selectionRequired?: boolean
     /** What the API's own session keys start with after the agent: `openai`, `openresponses`. */
     sessionPrefix?: string
+    /**
+     * The API key of the request: only its agents may answer (403 for another), and its
+     * sessions live under `agent:<id>:key:<keyId>:`, apart from everyone else's.
+     */
+    key?: ApiKey
   } = {}
 ): Route => {
+  const shown = key?.agents ? agents.filter((a) => mayUseAgent(key, a.id)) : agents
   const headerAgent = (
     headers.get('x-openclaw-agent-id') ?? headers.get('x-openclaw-agent')
   )?.trim()
   let agentId: string
   if (headerAgent) {
-    agentId = checkAgent(headerAgent.toLowerCase(), agents, null)
+    agentId = checkAgent(headerAgent.toLowerCase(), agents, null, shown)
   } else {
     const fromModel = agentFromModel(model)
     if (fromModel === null && fallbackAgent !== undefined) {
       agentId = fallbackAgent
     } else if (fromModel === null && selectionRequired) {
       // Which agents could answer, so the caller can pick one.
-      throw badRequest(`${NO_OWNER}${agentList(agents)}`, 'model', 'agent_required')
+      throw badRequest(`${NO_OWNER}${agentList(shown)}`, 'model', 'agent_required')
     } else {
-      agentId = fromModel === null ? defaultAgentId(agents) : checkAgent(fromModel, agents, 'model')
+      agentId =
+        fromModel === null ? defaultAgentId(agents) : checkAgent(fromModel, agents, 'model', shown)
     }
   }
+  if (key && !mayUseAgent(key, agentId)) {
+    const use = shown.length ? ` Use ${shown.map((a) => `'openclaw/${a.id}'`).join(', ')}.` : ''
+    throw new ApiError(403, `API key '${key.id}' may not use agent '${agentId}'.${use}`, {
+      code: 'agent_not_allowed',
+    })
+  }
+  // A key's sessions are its own: neither `user` nor the header reaches another caller's.
+  const scope = key ? `agent:${agentId}:key:${key.id}:` : undefined
 
   let sessionKey = headers.get('x-openclaw-session-key')?.trim()
   if (sessionKey) {
@@ -119,10 +140,12 @@ export const resolveRoute = (
       throw badRequest(`\`x-openclaw-session-key\` is longer than ${MAX_SESSION_KEY} characters.`)
     }
     if (isReserved(sessionKey)) throw badRequest(RESERVED_SESSION)
+    // The key's own form (as its answers named it) is taken as it is.
+    if (scope && !sessionKey.startsWith(scope)) sessionKey = scope + sessionKey
   } else if (user) {
-    sessionKey = `agent:${agentId}:${sessionPrefix}-user:${user.toLowerCase()}`
+    sessionKey = `${scope ?? `agent:${agentId}:`}${sessionPrefix}-user:${user.toLowerCase()}`
   } else {
-    sessionKey = `agent:${agentId}:${sessionPrefix}:${crypto.randomUUID()}`
+    sessionKey = `${scope ?? `agent:${agentId}:`}${sessionPrefix}:${crypto.randomUUID()}`
   }
 
   const channel = headers.get('x-openclaw-message-channel')?.trim().toLowerCase()

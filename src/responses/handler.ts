@@ -7,7 +7,7 @@ import type { Context } from 'hono'
 import type { ImageInput, NormalizedMessage } from '../backend.ts'
 import type { Caller } from '../core/auth.ts'
 import { readJsonBody } from '../core/body.ts'
-import type { AppContext } from '../core/context.ts'
+import type { AppContext, Endpoint } from '../core/context.ts'
 import { ApiError, badRequest, withHeaders } from '../core/errors.ts'
 import { decodeFiles } from '../core/files.ts'
 import { decodeImages } from '../core/images.ts'
@@ -45,11 +45,12 @@ export const responsesHandlers = (
   store: ResponseStore = ctx.store.responses
 ) => {
   const endpoint = ctx.config.gateway.http.endpoints.responses
-  const guarded = {
+  const guarded: Endpoint = {
     enabled: endpoint.enabled,
     disabled:
       'The Responses endpoint is disabled. Enable it with ' +
       '`gateway.http.endpoints.responses.enabled: true` in the config.',
+    key: 'responses',
   }
 
   /** A stored response, if it is the caller's. */
@@ -104,7 +105,7 @@ export const responsesHandlers = (
       previous = await own(req.previousResponseId, caller)
       if (!previous) throw previousNotFound(req.previousResponseId)
     }
-    const { route, headers } = await ctx.route(c, req, 'openresponses', previous?.agentId)
+    const { route, headers } = await ctx.route(c, caller, req, 'openresponses', previous?.agentId)
     try {
       if (previous) {
         if (previous.agentId !== route.agentId) {
@@ -114,8 +115,9 @@ export const responsesHandlers = (
             'previous_response_id'
           )
         }
+        // The key routing made of the header (under an API key, within the key's sessions).
         const explicit = c.req.header('x-openclaw-session-key')?.trim()
-        if (explicit && explicit !== previous.sessionKey) {
+        if (explicit && route.sessionKey !== previous.sessionKey) {
           throw badRequest(
             `Previous response '${req.previousResponseId}' belongs to another session than ` +
               '`x-openclaw-session-key` names.',

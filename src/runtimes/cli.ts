@@ -12,6 +12,7 @@ import { VERSION } from '../version.ts'
 import type { BackendRuntime } from '../backend.ts'
 import type { ClientWatch } from '../core/turn.ts'
 import { fileStore } from './file-store.ts'
+import { KEYS_USAGE, runKeys } from './keys-command.ts'
 import { loadConfig } from './load-config.ts'
 import { logFlagsError, observability } from './observability.ts'
 
@@ -36,7 +37,7 @@ const USAGE = `Usage: gateway-chat-completions serve [--config FILE] [--port N] 
          [--log-format pretty|json] [--log-level LEVEL]
 
 Serves OpenAI-compatible POST /v1/chat/completions and /v1/responses in front of an agent
-runtime.
+runtime. To make an API key for a client: gateway-chat-completions keys create --help
 
 Options:
   --config FILE   JSON5 config (default: $OPENCLAW_CONFIG_PATH, else ~/.openclaw/openclaw.json)
@@ -138,12 +139,19 @@ const hostFlag = (host: string): string => {
 
 /** Runs the CLI with `argv` (the arguments after the program name). */
 export const runCli = async (argv: string[], runtime: CliRuntime): Promise<void> => {
+  // `keys` has options of its own: read before `serve`'s parser would refuse them.
+  if (argv[0] === 'keys') {
+    return runKeys(argv.slice(1), {
+      out: (text) => console.log(text),
+      fail: (message) => fail(`${message}\n\n${KEYS_USAGE}`),
+    })
+  }
   const { command, values } = parse(argv)
   if (values.help) return console.log(USAGE)
   if (values.version) return console.log(VERSION)
   if (command === undefined) return usageError("expected the command 'serve'")
   if (command !== 'serve') {
-    const guess = closest(command, ['serve'])
+    const guess = closest(command, ['serve', 'keys'])
     return usageError(`unknown command '${command}'${guess ? `; did you mean ${guess}?` : ''}`)
   }
   const host = values.host === undefined ? undefined : hostFlag(values.host)

@@ -2,7 +2,8 @@
  * The app's `Metrics` in prom-client, for Node, Bun and Deno (Workers keep no process-wide
  * state to scrape, so they have none). Each app gets its own registry; `GET /metrics` renders
  * it. Label values come only from the app's own vocabulary (route templates, known methods,
- * statuses, configured agents), so no client can grow the number of series.
+ * statuses, configured agents, configured API key ids), so no client can grow the number of
+ * series.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { Metrics } from '../core/metrics.ts'
@@ -30,8 +31,10 @@ export const createPromMetrics = ({ defaultMetrics = true }: PromMetricsOptions 
 
   const requests = new Counter({
     name: 'openclaw_http_requests_total',
-    help: 'Requests answered, by route, method, status and agent (empty before routing).',
-    labelNames: ['route', 'method', 'status', 'agent'] as const,
+    help:
+      'Requests answered, by route, method, status, agent (empty before routing) and API key id ' +
+      '(empty for other callers).',
+    labelNames: ['route', 'method', 'status', 'agent', 'key'] as const,
     registers,
   })
   const duration = new Histogram({
@@ -105,6 +108,7 @@ export const createPromMetrics = ({ defaultMetrics = true }: PromMetricsOptions 
         method: methodLabel(entry.method),
         status: entry.status,
         agent: entry.agent ?? '',
+        key: entry.key ?? '',
       })
       duration.observe({ route, stream: String(entry.stream) }, entry.durationMs / 1000)
       if (entry.stream) {

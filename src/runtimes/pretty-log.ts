@@ -37,7 +37,7 @@ const shown = (value: unknown) =>
   typeof value === 'string' && !/[\s"=]/.test(value) ? value : JSON.stringify(value)
 
 /** The request log's fields after the summary, as `key=value`. */
-const REQUEST_TAIL = ['agent', 'session', 'client', 'requestId', 'runId'] as const
+const REQUEST_TAIL = ['agent', 'key', 'session', 'client', 'requestId', 'runId'] as const
 const REQUEST_KEYS = new Set<string>([
   'level',
   'time',
