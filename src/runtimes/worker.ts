@@ -13,6 +13,9 @@
  *   wrangler.toml, so a deployment never has it)
  * - `OPENCLAW_AGENTS`: agent ids, comma-separated; the first is the default
  * - `OPENCLAW_BACKEND`: the `backend` section (JSON text or a JSON var)
+ * - `OPENCLAW_SESSION_LOCKS`, `OPENCLAW_COUNTERS`, `OPENCLAW_RECORDS`: the Durable Object
+ *   namespaces of the shared store (`durable-store.ts`); with all three, `gateway.store`
+ *   defaults to `durable-objects`
  */
 import type { Context } from 'hono'
 import { createChatCompletionsApp, type ChatCompletionsApp } from '../app.ts'
@@ -26,7 +29,16 @@ import {
   type ResolvedAuth,
 } from '../config.ts'
 import { ApiError } from '../core/errors.ts'
+import { logSettings } from '../core/log-settings.ts'
+import { consoleLogger } from '../core/logger.ts'
+import type { Store } from '../core/store.ts'
+import { durableStore, missingDurableBindings } from './durable-store.ts'
 import { cancelAfterEarlyAnswer, onAnswer } from './fetch-linger.ts'
+
+// The Durable Object classes wrangler.toml binds: workerd looks for them among the entry's exports.
+export { CountersObject } from './durable-counters.ts'
+export { RecordObject } from './durable-records.ts'
+export { SessionLockObject } from './durable-session-lock.ts'
 
 export type WorkerBindings = Record<string, unknown>
 
@@ -65,7 +77,29 @@ export const configFromBindings = (env: WorkerBindings): ConfigInput => {
   }
   if (env.OPENCLAW_BACKEND !== undefined)
     config.backend = json('OPENCLAW_BACKEND', env.OPENCLAW_BACKEND)
+  // Declared in wrangler.toml, the objects are what a deployment means to use.
+  if (config.gateway.store === undefined && missingDurableBindings(env).length === 0) {
+    config.gateway.store = { type: 'durable-objects' }
+  }
   return config as ConfigInput
+}
+
+/** The Durable Objects store when the config asks for it; else the app makes its memory store. */
+const workerStore = (config: Config, env: Env, bindings: WorkerBindings): Store | undefined => {
+  if (config.gateway.store.type !== 'durable-objects') return undefined
+  const missing = missingDurableBindings(bindings)
+  if (missing.length) {
+    throw new ConfigError(
+      'gateway.store',
+      `the durable-objects store needs the Durable Object binding(s) ${missing.join(', ')}, ` +
+        'as wrangler.toml declares them'
+    )
+  }
+  const { retention } = config.gateway.http.endpoints.responses
+  return durableStore(bindings, {
+    responseTtlMs: retention.ttlSeconds * 1000,
+    logger: consoleLogger(logSettings(config, env).settings.level),
+  })
 }
 
 const stringEnv = (env: WorkerBindings): Env =>
@@ -134,7 +168,11 @@ const appFor = (bindings: WorkerBindings): WorkerApp | Misconfigured => {
           '(local development), for requests to a loopback address only'
       )
     }
-    app = { app: createChatCompletionsApp({ config, env, auth, clientAddress }), devToken }
+    const store = workerStore(config, env, bindings)
+    app = {
+      app: createChatCompletionsApp({ config, env, auth, clientAddress, store }),
+      devToken,
+    }
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err
     console.error(`gateway-chat-completions: invalid config: ${err.message}`)

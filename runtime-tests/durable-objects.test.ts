@@ -1,0 +1,355 @@
+/**
+ * The Durable Objects store under Miniflare: the worker bundle as two instances (two workers,
+ * each its own isolate, as two machines of the edge would be) bound to the same Durable Object
+ * namespaces, as wrangler.toml declares them. What one instance does, the other sees: a lockout,
+ * a session's turn lock, a stored response. Then the store itself, driven from this process
+ * through Miniflare's bindings: leases, giving up a place, expiry.
+ */
+import assert from 'node:assert/strict'
+import { existsSync, readFileSync } from 'node:fs'
+import { after, before, describe, it } from 'node:test'
+import { Miniflare, type Response as MiniflareResponse } from 'miniflare'
+import type { Store } from '../src/core/store.ts'
+import { send, type DurableNamespace } from '../src/runtimes/durable-protocol.ts'
+import { DURABLE_BINDINGS, durableStore } from '../src/runtimes/durable-store.ts'
+import { sseChunks, waitFor, within } from '../test/helpers.ts'
+
+// Bundled by `npm run build:worker` (test:runtimes does it first), exactly as wrangler deploys it.
+const SCRIPT = 'build/worker/worker.js'
+const TOKEN = 'durable-token'
+
+const toml = readFileSync('wrangler.toml', 'utf8')
+const compatibilityDate = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(toml)![1]
+const compatibilityFlags = JSON.parse(/^compatibility_flags\s*=\s*(\[.*\])/m.exec(toml)![1])
+
+/** wrangler.toml's Durable Object bindings: binding name → class name. */
+const declaredObjects = () => {
+  const objects: Record<string, string> = {}
+  for (const [, body] of toml.matchAll(
+    /^\[\[durable_objects\.bindings\]\]\n((?:\w+ = .*\n?)+)/gm
+  )) {
+    const name = /^name = "([^"]+)"/m.exec(body)![1]
+    objects[name] = /^class_name = "([^"]+)"/m.exec(body)![1]
+  }
+  return objects
+}
+
+/** The first worker's own objects; the second's bindings point at the first's classes. */
+const durableObjects = (scriptName?: string) =>
+  Object.fromEntries(
+    Object.entries(declaredObjects()).map(([binding, className]) => [
+      binding,
+      { className, scriptName, useSQLite: true },
+    ])
+  )
+
+const worker = (name: string, scriptName?: string) => ({
+  name,
+  modules: true,
+  scriptPath: SCRIPT,
+  compatibilityDate,
+  compatibilityFlags,
+  routes: [`${name}.test/*`],
+  durableObjects: durableObjects(scriptName),
+  bindings: {
+    OPENCLAW_CHAT_COMPLETIONS_ENABLED: 'true',
+    OPENCLAW_RESPONSES_ENABLED: 'true',
+    OPENCLAW_AUTH_MODE: 'token',
+    OPENCLAW_AGENTS: 'main',
+    // Slow enough that a second turn started during the first would interleave with it.
+    OPENCLAW_BACKEND: '{"type": "echo", "chunkChars": 4, "delayMs": 20}',
+    OPENCLAW_GATEWAY_TOKEN: TOKEN,
+    OPENCLAW_CONFIG: JSON.stringify({
+      gateway: {
+        auth: {
+          rateLimit: { maxAttempts: 3, windowMs: 60_000, lockoutMs: 60_000, exemptLoopback: false },
+        },
+      },
+    }),
+  },
+})
+
+describe('Durable Objects: two worker instances sharing the store', () => {
+  let mf: Miniflare
+  /** A request to one of the two instances (`one` or `two`), as a client from `ip`. */
+  const request = (
+    instance: 'one' | 'two',
+    path: string,
+    {
+      body,
+      method = body === undefined ? 'GET' : 'POST',
+      ip = '198.51.100.1',
+      token = TOKEN,
+      headers = {} as Record<string, string>,
+    }: {
+      body?: unknown
+      method?: string
+      ip?: string
+      token?: string
+      headers?: Record<string, string>
+    } = {}
+  ) =>
+    mf.dispatchFetch(`http://${instance}.test${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        'cf-connecting-ip': ip,
+        'content-type': 'application/json',
+        ...headers,
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    })
+
+  before(async () => {
+    if (!existsSync(SCRIPT)) throw new Error(`${SCRIPT} is missing: run npm run build:worker`)
+    mf = new Miniflare({ workers: [worker('one'), worker('two', 'one')] })
+    await mf.ready
+  })
+  after(() => mf?.dispose())
+
+  it('locks a client out on one instance after its failed logins on the other', async () => {
+    const ip = '203.0.113.7'
+    const ask = (instance: 'one' | 'two', client: string, token?: string) =>
+      request(instance, '/v1/chat/completions', {
+        body: { messages: [{ role: 'user', content: 'hi' }] },
+        ip: client,
+        token,
+      })
+    for (let i = 0; i < 3; i++) {
+      const res = await ask('one', ip, 'wrong')
+      assert.equal(res.status, 401, await res.text())
+    }
+    const locked = await ask('two', ip)
+    assert.equal(locked.status, 429, await locked.text())
+    assert.ok(Number(locked.headers.get('retry-after')) > 0)
+    // Another client is let in.
+    const other = await ask('two', '203.0.113.8')
+    assert.equal(other.status, 200, await other.text())
+  })
+
+  it('runs two turns of one session, one through each instance, one after the other', async () => {
+    const log: string[] = []
+    /** Reads a chat stream, logging `<who> text` for each piece of content and `<who> done`. */
+    const follow = async (who: string, res: MiniflareResponse, onFirst?: () => void) => {
+      assert.equal(res.status, 200)
+      const reader = res.body!.getReader()
+      const decoder = new TextDecoder()
+      let buffered = ''
+      for (;;) {
+        const { done, value } = await reader.read()
+        if (done) break
+        buffered += decoder.decode(value, { stream: true })
+        const end = buffered.lastIndexOf('\n\n')
+        if (end === -1) continue
+        for (const chunk of sseChunks(buffered.slice(0, end + 2))) {
+          if (!chunk.choices[0]?.delta?.content) continue
+          log.push(`${who} text`)
+          if (log.filter((e) => e.startsWith(who)).length === 1) onFirst?.()
+        }
+        buffered = buffered.slice(end + 2)
+      }
+      log.push(`${who} done`)
+    }
+    const turn = (instance: 'one' | 'two', content: string) =>
+      request(instance, '/v1/chat/completions', {
+        body: { stream: true, messages: [{ role: 'user', content }] },
+        headers: { 'x-openclaw-session-key': 'durable-objects-e2e' },
+      })
+
+    // A's answer takes 40 chunks, 20 ms apart; B is sent as soon as A's first one is here.
+    let second: Promise<void> | undefined
+    await follow('A', await turn('one', 'a'.repeat(160)), () => {
+      log.push('B sent')
+      second = turn('two', 'b'.repeat(16)).then((res) => follow('B', res))
+    })
+    await second
+
+    const firstB = log.indexOf('B text')
+    assert.ok(log.indexOf('B sent') < log.lastIndexOf('A text'), log.join(', '))
+    assert.ok(firstB > log.lastIndexOf('A text'), `B's turn overlapped A's: ${log.join(', ')}`)
+    assert.equal(log.at(-1), 'B done')
+  })
+
+  it('continues on one instance a response stored by the other', async () => {
+    const first = await request('one', '/v1/responses', {
+      body: { model: 'openclaw', input: 'the first question' },
+    })
+    const made = (await first.json()) as { id: string; output: { id: string }[] }
+    assert.equal(first.status, 200, JSON.stringify(made))
+
+    const seen = await request('two', `/v1/responses/${made.id}`)
+    assert.equal(seen.status, 200, await seen.text())
+
+    const next = await request('two', '/v1/responses', {
+      body: { model: 'openclaw', input: 'the second one', previous_response_id: made.id },
+    })
+    const continued = (await next.json()) as { previous_response_id: string }
+    assert.equal(next.status, 200, JSON.stringify(continued))
+    assert.equal(continued.previous_response_id, made.id)
+    const unknown = await request('two', '/v1/responses', {
+      body: { model: 'openclaw', input: 'hello', previous_response_id: 'resp_unknown' },
+    })
+    assert.equal(unknown.status, 400, 'an id that was never stored is not found')
+
+    // An output item of the first response, found by its own id through the item index.
+    const referenced = await request('two', '/v1/responses', {
+      body: {
+        model: 'openclaw',
+        input: [
+          { type: 'item_reference', id: made.output[0].id },
+          { role: 'user', content: 'and again' },
+        ],
+      },
+    })
+    assert.equal(referenced.status, 200, await referenced.text())
+
+    const deleted = await request('one', `/v1/responses/${made.id}`, { method: 'DELETE' })
+    assert.equal(deleted.status, 200, await deleted.text())
+    const gone = await request('two', `/v1/responses/${made.id}`)
+    assert.equal(gone.status, 404, await gone.text())
+  })
+})
+
+describe("the Durable Objects store, driven through Miniflare's bindings", () => {
+  let mf: Miniflare
+  let env: Record<string, DurableNamespace>
+  /** A store as one isolate makes it; several stand for several isolates. */
+  const store = (options: Partial<Parameters<typeof durableStore>[1]> = {}) =>
+    durableStore(env, { responseTtlMs: 60_000, logger: { warn() {} }, ...options })
+  const never = new AbortController().signal
+
+  before(async () => {
+    if (!existsSync(SCRIPT)) throw new Error(`${SCRIPT} is missing: run npm run build:worker`)
+    mf = new Miniflare({
+      modules: true,
+      scriptPath: SCRIPT,
+      compatibilityDate,
+      compatibilityFlags,
+      durableObjects: durableObjects(),
+    })
+    env = {}
+    for (const name of Object.values(DURABLE_BINDINGS)) {
+      env[name] = (await mf.getDurableObjectNamespace(name)) as unknown as DurableNamespace
+    }
+  })
+  after(() => mf?.dispose())
+
+  it('hands a lock whose holder stopped renewing to the next waiter when its lease ends', async () => {
+    // A holder that died: it took the lock for a short lease and never renews it.
+    const res = await send(env[DURABLE_BINDINGS.sessions], 'dead-holder', 'acquire', {
+      ticket: 'dead',
+      leaseMs: 300,
+    })
+    assert.deepEqual(await res.json(), { held: true })
+    const release = await within(
+      Promise.resolve(store().lockSession('dead-holder', never)),
+      'the lease to end'
+    )
+    release()
+  })
+
+  it('keeps a lock past its lease while its holder renews it', async () => {
+    let renewals = 0
+    const sessions = env[DURABLE_BINDINGS.sessions]
+    const counting: DurableNamespace = {
+      idFromName: (name) => sessions.idFromName(name),
+      get: (id) => ({
+        fetch: async (url, init) => {
+          const res = await sessions.get(id).fetch(url, init)
+          if (url.endsWith('/renew')) renewals++
+          return res
+        },
+      }),
+    }
+    const holder = durableStore(
+      { ...env, [DURABLE_BINDINGS.sessions]: counting },
+      { responseTtlMs: 60_000, leaseMs: 600 }
+    )
+    const release = await holder.lockSession('renewed', never)
+    let granted = false
+    const next = Promise.resolve(store().lockSession('renewed', never))
+    void next.then(() => (granted = true))
+    // Renewed every 200 ms: six renewals span two leases, and the waiter still waits.
+    await waitFor(() => renewals >= 6, 'six renewals', 20_000)
+    assert.equal(granted, false, 'the lock passed on while its holder still renewed it')
+    release()
+    ;(await within(next, 'the lock after its release'))()
+  })
+
+  it('gives up the place of a waiter whose signal aborts', async () => {
+    const s = store()
+    const release = await s.lockSession('give-up', never)
+    const leaving = new AbortController()
+    const waiting = Promise.resolve(s.lockSession('give-up', leaving.signal))
+    const reason = new Error('client left')
+    leaving.abort(reason)
+    await assert.rejects(waiting, (err: unknown) => err === reason)
+    release()
+    ;(
+      await within(
+        Promise.resolve(store().lockSession('give-up', never)),
+        'the lock after its release'
+      )
+    )()
+  })
+
+  it('counts hits and concurrency slots of a key across isolates', async () => {
+    const [a, b] = [store(), store()]
+    assert.deepEqual(
+      [await a.hit('key-1', 2, 60_000), await b.hit('key-1', 2, 60_000)].map((r) => r.remaining),
+      [1, 0]
+    )
+    const refused = await a.hit('key-1', 2, 60_000)
+    assert.equal(refused.allowed, false)
+    assert.ok(refused.resetMs > 0 && refused.resetMs <= 60_000)
+
+    const slot = await a.slot('key-1', 1)
+    assert.ok(slot)
+    assert.equal(await b.slot('key-1', 1), undefined)
+    slot()
+    slot()
+    const again = await b.slot('key-1', 1)
+    assert.ok(again, 'a released slot is free for another isolate')
+    again()
+  })
+
+  it("clears a client's failures when it succeeds", async () => {
+    const [a, b] = [store(), store()]
+    const rule = { maxAttempts: 3, windowMs: 60_000, lockoutMs: 60_000 }
+    assert.equal(await a.failed('192.0.2.1', rule), false)
+    assert.equal(await a.failed('192.0.2.1', rule), false)
+    assert.equal(await b.lockedFor('192.0.2.1'), 0)
+    await b.succeeded('192.0.2.1')
+    assert.equal(await a.failed('192.0.2.1', rule), false)
+    assert.equal(await a.failed('192.0.2.1', rule), false)
+    assert.equal(await b.failed('192.0.2.1', rule), true)
+    assert.ok((await a.lockedFor('192.0.2.1')) > 0)
+  })
+
+  const stored = (id: string, text = 'hi') => ({
+    response: { id, output: [{ id: `msg_${id}`, type: 'message', text }] },
+    input: [],
+    subject: 'someone',
+    agentId: 'main',
+    sessionKey: 'agent:main:test',
+  })
+
+  it('keeps a response larger than one storage entry, and finds its items', async () => {
+    const value = stored('resp_large', 'x'.repeat(300_000))
+    await store().responses.put('resp_large', value)
+    assert.deepEqual(await store().responses.get('resp_large'), value)
+    const found = await store().responses.item('msg_resp_large')
+    assert.equal(found?.owner.response.id, 'resp_large')
+    assert.equal(await store().responses.delete('resp_large'), true)
+    assert.equal(await store().responses.delete('resp_large'), false)
+    assert.equal(await store().responses.item('msg_resp_large'), undefined)
+  })
+
+  it('forgets a response when its time is up', async () => {
+    const expiring = store({ responseTtlMs: 0 })
+    await expiring.responses.put('resp_gone', stored('resp_gone'))
+    assert.equal(await expiring.responses.get('resp_gone'), undefined)
+    assert.equal(await expiring.responses.item('msg_resp_gone'), undefined)
+    assert.equal(await expiring.responses.delete('resp_gone'), false)
+  })
+})
