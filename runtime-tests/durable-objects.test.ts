@@ -6,6 +6,7 @@
  * through Miniflare's bindings: leases, giving up a place, expiry.
  */
 import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
 import { Miniflare, type Response as MiniflareResponse } from 'miniflare'
@@ -17,6 +18,10 @@ import { sseChunks, waitFor, within } from '../test/helpers.ts'
 // Bundled by `npm run build:worker` (test:runtimes does it first), exactly as wrangler deploys it.
 const SCRIPT = 'build/worker/worker.js'
 const TOKEN = 'durable-token'
+/** API keys with limits: `rpm` and `concurrency` are counted in the key's object. */
+const RPM_KEY = 'ocg_durable-rpm-key'
+const BUSY_KEY = 'ocg_durable-busy-key'
+const sha256 = (key: string) => `sha256:${createHash('sha256').update(key).digest('hex')}`
 
 const toml = readFileSync('wrangler.toml', 'utf8')
 const compatibilityDate = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(toml)![1]
@@ -63,6 +68,12 @@ const worker = (name: string, scriptName?: string) => ({
       gateway: {
         auth: {
           rateLimit: { maxAttempts: 3, windowMs: 60_000, lockoutMs: 60_000, exemptLoopback: false },
+        },
+        http: {
+          apiKeys: [
+            { id: 'rpm', hash: sha256(RPM_KEY), agents: ['*'], rpm: 2 },
+            { id: 'busy', hash: sha256(BUSY_KEY), agents: ['*'], concurrency: 1 },
+          ],
         },
       },
     }),
@@ -122,6 +133,8 @@ describe('Durable Objects: two worker instances sharing the store', () => {
     const locked = await ask('two', ip)
     assert.equal(locked.status, 429, await locked.text())
     assert.ok(Number(locked.headers.get('retry-after')) > 0)
+    const models = await request('two', '/v1/models', { ip })
+    assert.equal(models.status, 429, await models.text())
     // Another client is let in.
     const other = await ask('two', '203.0.113.8')
     assert.equal(other.status, 200, await other.text())
@@ -168,6 +181,34 @@ describe('Durable Objects: two worker instances sharing the store', () => {
     assert.ok(log.indexOf('B sent') < log.lastIndexOf('A text'), log.join(', '))
     assert.ok(firstB > log.lastIndexOf('A text'), `B's turn overlapped A's: ${log.join(', ')}`)
     assert.equal(log.at(-1), 'B done')
+  })
+
+  it("counts an API key's requests and answers in progress on both instances", async () => {
+    const ask = (instance: 'one' | 'two', token: string, stream = false) =>
+      request(instance, '/v1/chat/completions', {
+        body: { stream, messages: [{ role: 'user', content: 'c'.repeat(160) }] },
+        token,
+      })
+    for (const [instance, remaining] of [
+      ['one', '1'],
+      ['two', '0'],
+    ] as const) {
+      const res = await ask(instance, RPM_KEY)
+      assert.equal(res.status, 200, await res.text())
+      assert.equal(res.headers.get('x-ratelimit-remaining-requests'), remaining)
+    }
+    const over = await ask('one', RPM_KEY)
+    assert.equal(over.status, 429, await over.text())
+    assert.equal(over.headers.get('x-ratelimit-limit-requests'), '2')
+
+    // The key's one slot is taken by a stream on one instance while the other is asked.
+    const streaming = await ask('one', BUSY_KEY, true)
+    assert.equal(streaming.status, 200)
+    const reader = streaming.body!.getReader()
+    await reader.read()
+    const busy = await ask('two', BUSY_KEY)
+    assert.equal(busy.status, 429, await busy.text())
+    while (!(await reader.read()).done);
   })
 
   it('continues on one instance a response stored by the other', async () => {
