@@ -239,7 +239,7 @@ describe('auth mode none', () => {
     )
     const exited = new Promise((resolve) => child.once('exit', resolve))
     const warning = await new Promise<string>((resolve, reject) => {
-      createInterface({ input: child.stderr }).on('line', (line) => {
+      createInterface({ input: child.stdout }).on('line', (line) => {
         if (/WARNING/.test(line)) resolve(line)
       })
       exited.then(() => reject(new Error('the CLI exited before warning')))
