@@ -12,10 +12,14 @@ import { createClient } from '@redis/client'
 import { StoreUnavailableError, type Store } from '../../src/core/store.ts'
 import type { StoredResponse } from '../../src/responses/store.ts'
 import { createRedisStore, type RedisStoreOptions } from '../../src/runtimes/redis-store.ts'
+import { assertError, sseData } from '../../test/helpers.ts'
+import { Gateway } from './gateway.ts'
 import { RedisServer } from './server.ts'
 
 const LEASE_MS = 600
 const TIMEOUT_MS = 500
+// Only turns a hang into a failure.
+const SUITE_TIMEOUT_MS = 120_000
 
 let redis: RedisServer
 let raw: ReturnType<typeof createClient>
@@ -73,11 +77,16 @@ const nextChange = () =>
     })
   })
 
-/** Waits until `check` holds, looking again whenever Redis announces a change. */
-const until = async (check: () => Promise<boolean>) => {
+/**
+ * Waits until `check` holds, looking again whenever Redis announces a change. The wall-clock
+ * bound only turns a hang into a failure.
+ */
+const until = async (check: () => Promise<boolean>, boundMs = 30_000) => {
+  const giveUp = Date.now() + boundMs
   for (;;) {
     const changed = nextChange()
     if (await check()) return
+    if (Date.now() > giveUp) throw new Error(`gave up waiting for: ${check}`)
     await changed
   }
 }
@@ -127,8 +136,10 @@ before(async () => {
   })
 })
 
-beforeEach(() => {
+beforeEach(async () => {
   prefix = `t${++testNo}:`
+  // A test that failed while Redis was stopped must not fail the ones after it too.
+  if (!redis.running) await redis.start()
 })
 
 after(async () => {
@@ -138,7 +149,7 @@ after(async () => {
   await redis?.stop()
 })
 
-describe('the Redis store: session locks', () => {
+describe('the Redis store: session locks', { timeout: SUITE_TIMEOUT_MS }, () => {
   it('lets one turn of a session run at a time across two instances', async () => {
     const a = store()
     const b = store()
@@ -264,7 +275,7 @@ describe('the Redis store: session locks', () => {
   })
 })
 
-describe('the Redis store: counters', () => {
+describe('the Redis store: counters', { timeout: SUITE_TIMEOUT_MS }, () => {
   it('counts requests in a fixed window shared by instances; a refused one is not counted', async () => {
     const [a, b] = [store(), store()]
     const first = await a.hit('key1', 3, 60_000)
@@ -338,7 +349,7 @@ describe('the Redis store: counters', () => {
   })
 })
 
-describe('the Redis store: stored responses', () => {
+describe('the Redis store: stored responses', { timeout: SUITE_TIMEOUT_MS }, () => {
   it('keeps a response for every instance: get, item, delete', async () => {
     const [a, b] = [store(), store()]
     const item = { id: 'fc_1', type: 'function_call', name: 'f', arguments: '{}' }
@@ -373,12 +384,14 @@ describe('the Redis store: stored responses', () => {
   })
 })
 
-describe('the Redis store when Redis goes away', () => {
+describe('the Redis store when Redis goes away', { timeout: SUITE_TIMEOUT_MS }, () => {
   it('answers StoreUnavailableError when Redis is down, and works again when it is back', async () => {
     const [a, b] = [store(), store()]
     const held = await a.lockSession('outage', never())
     const waiting = Promise.resolve(b.lockSession('outage', never()))
     await until(async () => (await lineOf('outage')) === 1)
+    // A waiter hears of it too, rather than waiting for a Redis that may not come back.
+    const waiterRefused = assert.rejects(waiting, StoreUnavailableError)
     logLines.length = 0
     await redis.stop()
     await logged('Redis is unreachable')
@@ -398,8 +411,7 @@ describe('the Redis store when Redis goes away', () => {
     for (const op of ops) {
       await assert.rejects(Promise.resolve().then(op), StoreUnavailableError)
     }
-    // A waiter hears it too, rather than waiting for a Redis that may not come back.
-    await assert.rejects(waiting, StoreUnavailableError)
+    await waiterRefused
 
     await redis.start()
     await logged('Redis is reachable again')
@@ -441,7 +453,7 @@ describe('the Redis store when Redis goes away', () => {
   })
 })
 
-describe('the Redis store on close', () => {
+describe('the Redis store on close', { timeout: SUITE_TIMEOUT_MS }, () => {
   it('gives back the locks and slots it held, and fails its waiters', async () => {
     const a = createRedisStore({
       url: redis.url,
@@ -480,5 +492,186 @@ describe('the Redis store on close', () => {
     const { before, after, waiter } = JSON.parse(output)
     assert.deepEqual(after, before)
     assert.equal(waiter, 'StoreUnavailableError')
+  })
+})
+
+describe('two gateway servers on one Redis', { timeout: SUITE_TIMEOUT_MS }, () => {
+  const TOKEN = 'redis-e2e-token'
+  const gateways: Gateway[] = []
+  after(() => Promise.all(gateways.map((g) => g.close())))
+
+  const config = (rateLimit: Record<string, unknown> = {}) => ({
+    gateway: {
+      auth: { mode: 'token', token: TOKEN, rateLimit },
+      // The URL comes from OPENCLAW_REDIS_URL; a short lease so a dead server's lock goes soon.
+      store: { type: 'redis', prefix, leaseMs: 1000, timeoutMs: TIMEOUT_MS },
+      http: {
+        endpoints: { chatCompletions: { enabled: true }, responses: { enabled: true } },
+      },
+    },
+    agents: { list: [{ id: 'main', default: true }] },
+    backend: { type: 'echo' },
+  })
+  const pair = async (rateLimit?: Record<string, unknown>) => {
+    const started = await Promise.all([0, 1].map(() => Gateway.start(config(rateLimit), redis.url)))
+    gateways.push(...started)
+    return started
+  }
+  // Loopback clients are exempt from the lockout unless told otherwise; these tests come from it.
+  const STRICT = { maxAttempts: 3, windowMs: 60_000, lockoutMs: 60_000, exemptLoopback: false }
+
+  const chat = (
+    gateway: Gateway,
+    content: string,
+    init: { session?: string; token?: string; stream?: boolean; signal?: AbortSignal } = {}
+  ) =>
+    fetch(`${gateway.url}/v1/chat/completions`, {
+      method: 'POST',
+      signal: init.signal,
+      headers: {
+        authorization: `Bearer ${init.token ?? TOKEN}`,
+        'content-type': 'application/json',
+        ...(init.session && { 'x-openclaw-session-key': init.session }),
+      },
+      body: JSON.stringify({
+        model: 'openclaw',
+        stream: init.stream ?? true,
+        messages: [{ role: 'user', content }],
+      }),
+    })
+
+  /** Reads a chat stream to its end, noting `<label> content` and `<label> done` in `log`. */
+  const readStream = async (res: Response, label: string, log: string[]) => {
+    assert.equal(res.status, 200)
+    const decoder = new TextDecoder()
+    let buffer = ''
+    for await (const bytes of res.body!) {
+      buffer += decoder.decode(bytes, { stream: true })
+      let end: number
+      while ((end = buffer.indexOf('\n\n')) !== -1) {
+        const data = /^data: (.*)$/m.exec(buffer.slice(0, end))?.[1]
+        buffer = buffer.slice(end + 2)
+        if (data === '[DONE]') log.push(`${label} done`)
+        else if (data && JSON.parse(data).choices?.[0]?.delta?.content) log.push(`${label} content`)
+      }
+    }
+  }
+
+  const responses = (gateway: Gateway, body: Record<string, unknown>) =>
+    fetch(`${gateway.url}/v1/responses`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'openclaw', ...body }),
+    })
+
+  it('locks a client out on both servers after failed logins through either', async () => {
+    const [a, b] = await pair(STRICT)
+    for (const gateway of [a, b, a]) {
+      const res = await chat(gateway, 'hi', { token: 'wrong' })
+      assert.equal(res.status, 401, await res.text())
+    }
+    for (const gateway of [b, a]) {
+      const res = await chat(gateway, 'hi')
+      assert.equal(res.status, 429, await res.text())
+      assert.ok(Number(res.headers.get('retry-after')) > 0)
+    }
+  })
+
+  it('never overlaps two turns of one session, one through each server', async () => {
+    const [a, b] = await pair()
+    const log: string[] = []
+    const leave = new AbortController()
+    // The first turn holds the session, saying nothing, until its client leaves.
+    const first = chat(a, '/stall 60000 one', { session: 'shared', signal: leave.signal })
+    await until(async () => (await raw.exists(lockKey('shared'))) === 1)
+    const second = chat(b, 'two', { session: 'shared' }).then((res) =>
+      readStream(res, 'second', log)
+    )
+    // The second waits in line, and says nothing, while the first runs.
+    await until(async () => (await lineOf('shared')) === 1)
+    assert.deepEqual(log, [])
+    log.push('first ended')
+    leave.abort()
+    await assert.rejects(first.then((res) => res.text()))
+    await second
+    assert.equal(log[0], 'first ended')
+    assert.equal(log[1], 'second content')
+    assert.equal(log.at(-1), 'second done')
+  })
+
+  it('continues on one server a previous_response_id made on the other', async () => {
+    const [a, b] = await pair()
+    const first = await responses(a, { input: 'one' })
+    assert.equal(first.status, 200, await first.clone().text())
+    const { id } = await first.json()
+    const second = await responses(b, { input: 'two', previous_response_id: id })
+    assert.equal(second.status, 200, await second.clone().text())
+    assert.equal(
+      second.headers.get('x-openclaw-session-key'),
+      first.headers.get('x-openclaw-session-key')
+    )
+    const stored = await fetch(`${b.url}/v1/responses/${id}`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    })
+    assert.equal(stored.status, 200)
+    assert.equal((await stored.json()).id, id)
+  })
+
+  it('frees the session of a server killed mid-turn once its lease runs out', async () => {
+    const [a, b] = await pair()
+    const dying = chat(a, '/stall 60000 never answered', { session: 'orphan' })
+    await until(async () => (await raw.exists(lockKey('orphan'))) === 1)
+    const next = chat(b, 'after the crash', { session: 'orphan' })
+    await until(async () => (await lineOf('orphan')) === 1)
+    await a.kill()
+    await assert.rejects(dying.then((res) => res.text()))
+    const log: string[] = []
+    await readStream(await next, 'next', log)
+    assert.equal(log.at(-1), 'next done')
+  })
+
+  it('answers 503 while Redis is down (auth limits fail closed), and recovers when it returns', async () => {
+    const [strict] = await pair(STRICT)
+    const [exempt] = await pair()
+    await redis.stop()
+    await Promise.all([
+      strict.logged('Redis is unreachable'),
+      exempt.logged('Redis is unreachable'),
+    ])
+
+    const unavailable = async (res: Response, retryAfter: string | null = '1') => {
+      assert.equal(res.headers.get('retry-after'), retryAfter)
+      await assertError(res, 503, {
+        code: 'store_unavailable',
+        message: 'The shared state store is unavailable; try again shortly.',
+      })
+    }
+    // The lockout cannot be checked: refused, even with the right token.
+    await unavailable(await chat(strict, 'hi', { stream: false }))
+    // Exempt from the lockout, the turn cannot take its session's lock (this 503 comes from the
+    // turn, which sets no retry-after).
+    await unavailable(await chat(exempt, 'hi', { session: 'down', stream: false }), null)
+    await unavailable(
+      await fetch(`${exempt.url}/v1/responses/resp_1`, {
+        headers: { authorization: `Bearer ${TOKEN}` },
+      })
+    )
+    // A stream has begun when the turn asks for its lock: the error comes as its last event.
+    const streamed = await (await chat(exempt, 'hi', { session: 'down' })).text()
+    const events = sseData(streamed)
+    assert.equal(events.at(-1), '[DONE]')
+    assert.equal(JSON.parse(events.at(-2)!).error.code, 'store_unavailable')
+
+    await redis.start()
+    await Promise.all([
+      strict.logged('Redis is reachable again'),
+      exempt.logged('Redis is reachable again'),
+    ])
+    for (const gateway of [strict, exempt]) {
+      const log: string[] = []
+      await readStream(await chat(gateway, 'back', { session: 'down' }), 'back', log)
+      assert.equal(log.at(-1), 'back done')
+    }
+    assert.equal((await responses(exempt, { input: 'hi' })).status, 200)
   })
 })

@@ -47,6 +47,10 @@ export class RedisServer {
     return `redis://127.0.0.1:${this.port}`
   }
 
+  get running(): boolean {
+    return this.#child !== undefined
+  }
+
   /** Starts it (again); resolves once it accepts connections. */
   async start(): Promise<void> {
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '']

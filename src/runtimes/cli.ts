@@ -11,6 +11,8 @@ import { closest } from '../core/did-you-mean.ts'
 import { VERSION } from '../version.ts'
 import type { BackendRuntime } from '../backend.ts'
 import type { ClientWatch } from '../core/turn.ts'
+import type { Store } from '../core/store.ts'
+import { cliStore } from './cli-store.ts'
 import { fileStore } from './file-store.ts'
 import { KEYS_USAGE, runKeys } from './keys-command.ts'
 import { loadConfig } from './load-config.ts'
@@ -169,15 +171,19 @@ export const runCli = async (argv: string[], runtime: CliRuntime): Promise<void>
   const env = process.env as Env
   const shutdown = new AbortController()
   let app: ChatCompletionsApp
+  let store: Store | undefined
   let mode: string
   let hostname: string
   try {
     const { config } = await loadConfig({ path: values.config, env })
     mode = resolveAuth(config, env).mode
+    const sinks = observability(config, env, values)
+    store = await cliStore(config, env, sinks.logger)
     app = createChatCompletionsApp({
       config,
       env,
-      ...observability(config, env, values),
+      ...sinks,
+      store,
       clientAddress: runtime.clientAddress,
       watchClient: runtime.watchClient,
       signal: shutdown.signal,
@@ -232,6 +238,8 @@ export const runCli = async (argv: string[], runtime: CliRuntime): Promise<void>
     // their runs are aborted (streams: an error event and [DONE]; non-streams: 503).
     shutdown.abort()
     await listening.close(config.gateway.drainTimeoutMs + 5_000)
+    // After the answers in flight: their session locks are released, not left to run out.
+    await store?.close?.()
     process.exit(0)
   }
   process.on('SIGINT', () => void stop('SIGINT'))

@@ -123,12 +123,12 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1`)
 
 /**
- * Releases a lock if it is still ours, and tells the waiters. KEYS: lock. ARGV: token, channel,
- * session key.
+ * Releases a lock if it is still ours, and tells the waiters, if any (every instance hears the
+ * channel). KEYS: lock, line. ARGV: token, channel, session key.
  */
 export const LOCK_RELEASE = script(`if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
-redis.call('PUBLISH', ARGV[2], ARGV[3])
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
 return 1`)
 
 /**
@@ -137,7 +137,9 @@ return 1`)
  */
 export const LOCK_LEAVE = script(`redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
-if not redis.call('GET', KEYS[1]) then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
+if not redis.call('GET', KEYS[1]) and redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('PUBLISH', ARGV[2], ARGV[3])
+end
 return 1`)
 
 /**

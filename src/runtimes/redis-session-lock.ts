@@ -133,7 +133,7 @@ export class RedisSessionLocks {
 
   /** The lock, now held: its lease is kept alive until the release. */
   #hold(key: string, keys: string[], token: string): Release {
-    const [lockKey] = keys
+    const [lockKey, lineKey] = keys
     let released = false
     const lease: Lease = {
       renew: () =>
@@ -149,7 +149,7 @@ export class RedisSessionLocks {
         if (released) return Promise.resolve()
         released = true
         this.#leases.drop(lease)
-        return this.#redis.eval(LOCK_RELEASE, [lockKey], [token, this.#channel, key])
+        return this.#redis.eval(LOCK_RELEASE, [lockKey, lineKey], [token, this.#channel, key])
       },
     }
     this.#leases.hold(lease)
