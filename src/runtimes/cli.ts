@@ -11,6 +11,7 @@ import { closest } from '../core/did-you-mean.ts'
 import { VERSION } from '../version.ts'
 import type { BackendRuntime } from '../backend.ts'
 import type { ClientWatch } from '../core/turn.ts'
+import type { Logger } from '../core/logger.ts'
 import type { Store } from '../core/store.ts'
 import { cliStore } from './cli-store.ts'
 import { fileStore } from './file-store.ts'
@@ -171,6 +172,7 @@ export const runCli = async (argv: string[], runtime: CliRuntime): Promise<void>
   const env = process.env as Env
   const shutdown = new AbortController()
   let app: ChatCompletionsApp
+  let logger: Logger
   let store: Store | undefined
   let mode: string
   let hostname: string
@@ -178,6 +180,7 @@ export const runCli = async (argv: string[], runtime: CliRuntime): Promise<void>
     const { config } = await loadConfig({ path: values.config, env })
     mode = resolveAuth(config, env).mode
     const sinks = observability(config, env, values)
+    logger = sinks.logger
     store = await cliStore(config, env, sinks.logger)
     app = createChatCompletionsApp({
       config,
@@ -218,13 +221,14 @@ export const runCli = async (argv: string[], runtime: CliRuntime): Promise<void>
 
   const { chatCompletions, responses } = config.gateway.http.endpoints
   const state = (on: boolean) => (on ? 'enabled' : 'disabled')
-  console.log(
+  // Through the log, so that under `--log-format json` every line on stdout is JSON.
+  logger.info(
     `gateway-chat-completions listening on ${listening.url} ` +
       `(chat completions: ${state(chatCompletions.enabled)}, ` +
       `responses: ${state(responses.enabled)}, auth: ${mode}, backend: ${config.backend.type})`
   )
   if (mode === 'none' && !LOOPBACK_HOSTS.includes(hostname)) {
-    console.warn(
+    logger.warn(
       `WARNING: auth mode 'none' on ${hostname}: anyone who can reach this port can run agents`
     )
   }
@@ -233,7 +237,7 @@ export const runCli = async (argv: string[], runtime: CliRuntime): Promise<void>
   const stop = async (signal: string) => {
     if (stopping) return
     stopping = true
-    console.log(`gateway-chat-completions: ${signal}, shutting down`)
+    logger.info(`gateway-chat-completions: ${signal}, shutting down`)
     // New requests get 503 from now on; answers in flight get the drain time to finish, then
     // their runs are aborted (streams: an error event and [DONE]; non-streams: 503).
     shutdown.abort()
