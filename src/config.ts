@@ -302,23 +302,35 @@ const ApiKeySchema = owned(
  * counters, stored responses). `memory` is one process; `redis` is for several Node, Bun or
  * Deno instances (its URL from `url` or `OPENCLAW_REDIS_URL`); `durable-objects` is the worker's.
  */
-const StoreSchema = v.variant('type', [
-  owned(v.object({ type: v.literal('memory') })),
-  owned(
-    v.object({
-      type: v.literal('redis'),
-      /** Default: `OPENCLAW_REDIS_URL`. */
-      url: v.optional(v.pipe(v.string(), v.nonEmpty('must not be empty'))),
-      /** Prefix of every key, so instances of different deployments can share one Redis. */
-      prefix: v.optional(v.string(), 'openclaw:'),
-      /** How long a session lock or a concurrency slot outlives an instance that died. */
-      leaseMs: v.optional(v.pipe(positiveInt(), v.minValue(1000, 'must be at least 1000')), 30_000),
-      /** How long one Redis command may take before the request gets a 503. */
-      timeoutMs: v.optional(positiveInt(), 2000),
-    })
-  ),
-  owned(v.object({ type: v.literal('durable-objects') })),
-])
+// Each variant a const of its own: written inline in `v.variant`, the context would widen
+// `owned`'s ignored keys to `string` and every field's type to `unknown`.
+const MemoryStoreSchema = owned(v.object({ type: v.literal('memory') }))
+
+const RedisStoreSchema = owned(
+  v.object({
+    type: v.literal('redis'),
+    /** Default: `OPENCLAW_REDIS_URL`. */
+    url: v.optional(v.pipe(v.string(), v.nonEmpty('must not be empty'))),
+    /** Prefix of every key, so instances of different deployments can share one Redis. */
+    prefix: v.optional(v.string(), 'openclaw:'),
+    /** How long a session lock or a concurrency slot outlives an instance that died. */
+    leaseMs: v.optional(v.pipe(positiveInt(), v.minValue(1000, 'must be at least 1000')), 30_000),
+    /** How long one Redis command may take before the request gets a 503. */
+    timeoutMs: v.optional(positiveInt(), 2000),
+  })
+)
+
+const DurableStoreSchema = owned(
+  v.object({
+    type: v.literal('durable-objects'),
+    /** As for Redis: how long a lock or slot outlives a worker that died. */
+    leaseMs: v.optional(v.pipe(positiveInt(), v.minValue(1000, 'must be at least 1000')), 30_000),
+    /** How long one call to an object may take before the request gets a 503. */
+    timeoutMs: v.optional(positiveInt(), 5000),
+  })
+)
+
+const StoreSchema = v.variant('type', [MemoryStoreSchema, RedisStoreSchema, DurableStoreSchema])
 
 const GatewaySchema = v.object({
   port: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535)), 18789),

@@ -86,7 +86,8 @@ export const configFromBindings = (env: WorkerBindings): ConfigInput => {
 
 /** The Durable Objects store when the config asks for it; else the app makes its memory store. */
 const workerStore = (config: Config, env: Env, bindings: WorkerBindings): Store | undefined => {
-  if (config.gateway.store.type !== 'durable-objects') return undefined
+  const { store } = config.gateway
+  if (store.type !== 'durable-objects') return undefined
   const missing = missingDurableBindings(bindings)
   if (missing.length) {
     throw new ConfigError(
@@ -98,6 +99,8 @@ const workerStore = (config: Config, env: Env, bindings: WorkerBindings): Store 
   const { retention } = config.gateway.http.endpoints.responses
   return durableStore(bindings, {
     responseTtlMs: retention.ttlSeconds * 1000,
+    leaseMs: store.leaseMs,
+    timeoutMs: store.timeoutMs,
     logger: consoleLogger(logSettings(config, env).settings.level),
   })
 }
