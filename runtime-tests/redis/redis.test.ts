@@ -4,7 +4,10 @@
  * dies. Nothing here is skipped: without redis-server the tests fail and say what to install.
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { once } from 'node:events'
 import { createInterface } from 'node:readline'
 import { after, before, beforeEach, describe, it } from 'node:test'
@@ -489,8 +492,8 @@ describe('the Redis store on close', { timeout: SUITE_TIMEOUT_MS }, () => {
     child.stdout!.on('data', (d) => (output += d))
     const [code] = await once(child, 'exit')
     assert.equal(code, 0)
-    const { before, after, waiter } = JSON.parse(output)
-    assert.deepEqual(after, before)
+    const { added, waiter } = JSON.parse(output)
+    assert.deepEqual(added, [])
     assert.equal(waiter, 'StoreUnavailableError')
   })
 })
@@ -563,6 +566,25 @@ describe('two gateway servers on one Redis', { timeout: SUITE_TIMEOUT_MS }, () =
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
       body: JSON.stringify({ model: 'openclaw', ...body }),
     })
+
+  it('refuses to start without a Redis URL, and says where to set it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gcc-redis-'))
+    try {
+      const path = join(dir, 'config.json5')
+      writeFileSync(path, JSON.stringify(config()))
+      const env = { ...process.env }
+      delete env.OPENCLAW_REDIS_URL
+      const run = spawnSync(
+        process.execPath,
+        ['--import', 'tsx', 'src/cli.ts', 'serve', '--config', path, '--port', '0'],
+        { env, encoding: 'utf8', timeout: 30_000 }
+      )
+      assert.equal(run.status, 2, run.stderr)
+      assert.match(run.stderr, /gateway\.store\.url: .*OPENCLAW_REDIS_URL/)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
 
   it('locks a client out on both servers after failed logins through either', async () => {
     const [a, b] = await pair(STRICT)

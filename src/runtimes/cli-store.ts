@@ -7,22 +7,12 @@ import { ConfigError, type Config, type Env } from '../config.ts'
 import type { Logger } from '../core/logger.ts'
 import type { Store } from '../core/store.ts'
 
-/** `gateway.store` when `type` is `redis`, defaults filled in by the config's schema. */
-interface RedisStoreConfig {
-  type: 'redis'
-  url?: string
-  prefix: string
-  leaseMs: number
-  timeoutMs: number
-}
-
 export const cliStore = async (
   config: Config,
   env: Env,
   logger: Logger
 ): Promise<Store | undefined> => {
-  // The schema's inferred type of this variant is too loose to narrow on `type`.
-  const store = config.gateway.store as RedisStoreConfig | { type: 'memory' | 'durable-objects' }
+  const { store } = config.gateway
   if (store.type !== 'redis') return undefined
   const url = store.url ?? env.OPENCLAW_REDIS_URL
   if (!url) {
