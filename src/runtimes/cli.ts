@@ -11,10 +11,10 @@ import { closest } from '../core/did-you-mean.ts'
 import { VERSION } from '../version.ts'
 import type { BackendRuntime } from '../backend.ts'
 import type { ClientWatch } from '../core/turn.ts'
-import type { Logger } from '../core/logger.ts'
 import type { Store } from '../core/store.ts'
 import { cliStore } from './cli-store.ts'
 import { fileStore } from './file-store.ts'
+import type { PinoLogger } from './logger.ts'
 import { KEYS_USAGE, runKeys } from './keys-command.ts'
 import { loadConfig } from './load-config.ts'
 import { logFlagsError, observability } from './observability.ts'
@@ -172,7 +172,7 @@ export const runCli = async (argv: string[], runtime: CliRuntime): Promise<void>
   const env = process.env as Env
   const shutdown = new AbortController()
   let app: ChatCompletionsApp
-  let logger: Logger
+  let logger: PinoLogger
   let store: Store | undefined
   let mode: string
   let hostname: string
@@ -222,7 +222,7 @@ export const runCli = async (argv: string[], runtime: CliRuntime): Promise<void>
   const { chatCompletions, responses } = config.gateway.http.endpoints
   const state = (on: boolean) => (on ? 'enabled' : 'disabled')
   // Through the log, so that under `--log-format json` every line on stdout is JSON.
-  logger.info(
+  logger.notice(
     `gateway-chat-completions listening on ${listening.url} ` +
       `(chat completions: ${state(chatCompletions.enabled)}, ` +
       `responses: ${state(responses.enabled)}, auth: ${mode}, backend: ${config.backend.type})`
@@ -237,7 +237,7 @@ export const runCli = async (argv: string[], runtime: CliRuntime): Promise<void>
   const stop = async (signal: string) => {
     if (stopping) return
     stopping = true
-    logger.info(`gateway-chat-completions: ${signal}, shutting down`)
+    logger.notice(`gateway-chat-completions: ${signal}, shutting down`)
     // New requests get 503 from now on; answers in flight get the drain time to finish, then
     // their runs are aborted (streams: an error event and [DONE]; non-streams: 503).
     shutdown.abort()

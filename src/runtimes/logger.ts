@@ -21,6 +21,11 @@ export interface LoggerOptions {
 }
 
 export type PinoLogger = Logger & {
+  /**
+   * An info line written at any level but `silent`: the server's start-up and shutdown, which
+   * an operator (and a script that started it on port 0) needs even when only warnings are on.
+   */
+  notice(message: string): void
   /** Writes out what is buffered (pino also does on exit). */
   flush(): void
 }
@@ -69,7 +74,9 @@ export const createLogger = ({
     },
     destination
   )
+  const notices = level === 'silent' ? log : log.child({}, { level: 'info' })
   const logger: PinoLogger = {
+    notice: (message) => notices.info(message),
     info: (message) => log.info(message),
     warn: (message) => log.warn(message),
     error: (message, err) => (err === undefined ? log.error(message) : log.error({ err }, message)),

@@ -3,10 +3,10 @@
  * environment and the config; prom-client metrics when `metrics.enabled`.
  */
 import type { Config, Env } from '../config.ts'
-import { LOG_FORMATS, LOG_LEVELS, type Logger } from '../core/logger.ts'
+import { LOG_FORMATS, LOG_LEVELS } from '../core/logger.ts'
 import { isLogFormat, isLogLevel, logSettings } from '../core/log-settings.ts'
 import type { Metrics } from '../core/metrics.ts'
-import { createLogger } from './logger.ts'
+import { createLogger, type PinoLogger } from './logger.ts'
 import { createPromMetrics } from './metrics.ts'
 
 export interface LogFlags {
@@ -30,7 +30,7 @@ export const observability = (
   config: Config,
   env: Env,
   flags: LogFlags = {}
-): { logger: Logger; metrics: Metrics | undefined } => {
+): { logger: PinoLogger; metrics: Metrics | undefined } => {
   const format = flags['log-format']
   const level = flags['log-level']
   const { settings, warnings } = logSettings(config, env, {
