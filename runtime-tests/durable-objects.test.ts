@@ -2,8 +2,9 @@
  * The Durable Objects store under Miniflare: the worker bundle as two instances (two workers,
  * each its own isolate, as two machines of the edge would be) bound to the same Durable Object
  * namespaces, as wrangler.toml declares them. What one instance does, the other sees: a lockout,
- * a session's turn lock, a stored response. Then the store itself, driven from this process
- * through Miniflare's bindings: leases, giving up a place, expiry.
+ * a session's turn lock (freed at once when its client leaves), a stored response. Then the
+ * store itself, driven from this process through Miniflare's bindings: leases, giving up a
+ * place, expiry.
  */
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
@@ -39,6 +40,25 @@ const declaredObjects = () => {
   return objects
 }
 
+/** The pieces of content of a chat stream, as they arrive. */
+async function* contents(res: MiniflareResponse): AsyncGenerator<string> {
+  const reader = res.body!.getReader()
+  const decoder = new TextDecoder()
+  let buffered = ''
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) return
+    buffered += decoder.decode(value, { stream: true })
+    const end = buffered.lastIndexOf('\n\n')
+    if (end === -1) continue
+    for (const chunk of sseChunks(buffered.slice(0, end + 2))) {
+      const content = chunk.choices[0]?.delta?.content
+      if (content) yield content
+    }
+    buffered = buffered.slice(end + 2)
+  }
+}
+
 /** The first worker's own objects; the second's bindings point at the first's classes. */
 const durableObjects = (scriptName?: string) =>
   Object.fromEntries(
@@ -66,6 +86,9 @@ const worker = (name: string, scriptName?: string) => ({
     OPENCLAW_GATEWAY_TOKEN: TOKEN,
     OPENCLAW_CONFIG: JSON.stringify({
       gateway: {
+        // A lock or slot its holder failed to release blocks the next one for ten minutes, not
+        // the default 30 s: long past any test's bound, so a release that went missing fails.
+        store: { type: 'durable-objects', leaseMs: 600_000 },
         auth: {
           rateLimit: { maxAttempts: 3, windowMs: 60_000, lockoutMs: 60_000, exemptLoopback: false },
         },
@@ -92,12 +115,15 @@ describe('Durable Objects: two worker instances sharing the store', () => {
       ip = '198.51.100.1',
       token = TOKEN,
       headers = {} as Record<string, string>,
+      signal,
     }: {
       body?: unknown
       method?: string
       ip?: string
       token?: string
       headers?: Record<string, string>
+      /** Aborted: the client leaves (its connection closes). */
+      signal?: AbortSignal
     } = {}
   ) =>
     mf.dispatchFetch(`http://${instance}.test${path}`, {
@@ -109,6 +135,7 @@ describe('Durable Objects: two worker instances sharing the store', () => {
         ...headers,
       },
       body: body === undefined ? undefined : JSON.stringify(body),
+      signal,
     })
 
   before(async () => {
@@ -175,11 +202,52 @@ describe('Durable Objects: two worker instances sharing the store', () => {
       log.push('B sent')
       second = turn('two', 'b'.repeat(16)).then((res) => follow('B', res))
     })
-    await second
+    // A's lock not released would hold B for the whole (ten-minute) lease: a failure, not a hang.
+    await within(second!, "B's turn after A's")
 
     const firstB = log.indexOf('B text')
     assert.ok(log.indexOf('B sent') < log.lastIndexOf('A text'), log.join(', '))
     assert.ok(firstB > log.lastIndexOf('A text'), `B's turn overlapped A's: ${log.join(', ')}`)
+    assert.equal(log.at(-1), 'B done')
+  })
+
+  it('frees the session at once when its client leaves mid-turn', async () => {
+    const log: string[] = []
+    const turn = (instance: 'one' | 'two', content: string, signal?: AbortSignal) =>
+      request(instance, '/v1/chat/completions', {
+        body: { stream: true, messages: [{ role: 'user', content }] },
+        headers: { 'x-openclaw-session-key': 'durable-objects-leaving' },
+        signal,
+      })
+
+    // A's answer would take 1000 chunks, 20 ms apart: a run the client's leaving did not stop
+    // would hold the lock long past the bound below too, not only a release that went missing.
+    const leaving = new AbortController()
+    const a = await turn('one', 'a'.repeat(4000), leaving.signal)
+    assert.equal(a.status, 200)
+    const aText = contents(a)
+    assert.equal((await aText.next()).done, false)
+    log.push('A text')
+
+    // B's headers go out before its turn asks for the lock: from here it waits for A's.
+    const b = await turn('two', 'b'.repeat(16))
+    assert.equal(b.status, 200)
+    log.push('B answered')
+    const second = (async () => {
+      for await (const _ of contents(b)) log.push('B text')
+      log.push('B done')
+    })()
+    // Ten more of A's chunks while B waits (A's stream is the clock, as in the test above).
+    for (let i = 0; i < 10; i++) {
+      assert.equal((await aText.next()).done, false)
+      log.push('A text')
+    }
+    log.push('A left')
+    leaving.abort()
+
+    // The lease is ten minutes: B runs within the bound only if A's lock was released.
+    await within(second, "B's turn after A's client left")
+    assert.ok(log.indexOf('B text') > log.indexOf('A left'), `B ran during A: ${log.join(', ')}`)
     assert.equal(log.at(-1), 'B done')
   })
 
@@ -221,9 +289,13 @@ describe('Durable Objects: two worker instances sharing the store', () => {
     const seen = await request('two', `/v1/responses/${made.id}`)
     assert.equal(seen.status, 200, await seen.text())
 
-    const next = await request('two', '/v1/responses', {
-      body: { model: 'openclaw', input: 'the second one', previous_response_id: made.id },
-    })
+    // The first response's session: a lock it left behind would hold this one for the lease.
+    const next = await within(
+      request('two', '/v1/responses', {
+        body: { model: 'openclaw', input: 'the second one', previous_response_id: made.id },
+      }),
+      'the next turn of the session'
+    )
     const continued = (await next.json()) as { previous_response_id: string }
     assert.equal(next.status, 200, JSON.stringify(continued))
     assert.equal(continued.previous_response_id, made.id)
