@@ -145,7 +145,9 @@ describe('the shared-state store', () => {
 
     // With loopback exempt from the lockout, auth passes; the session lock cannot be taken.
     const exempt = await start({ config: RESPONSES_ON, store: downStore() })
-    await assertError(await chat(exempt, userMessage('hi')), 503, { code: 'store_unavailable' })
+    const locked = await chat(exempt, userMessage('hi'))
+    assert.equal(locked.headers.get('retry-after'), '1')
+    await assertError(locked, 503, { code: 'store_unavailable' })
     const stored = await fetch(`${exempt.url}/v1/responses/resp_1`, {
       headers: { authorization: `Bearer ${TOKEN}` },
     })

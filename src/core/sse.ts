@@ -23,6 +23,11 @@ export interface Framer {
   readonly finished: boolean
   /** The frames when the events ran out without `done` (cannot happen with the runner). */
   end(): string
+  /**
+   * What must be done before the last frames go out, once the framer is finished (a stored
+   * response: so that a client that continues from it at once, on any instance, finds it).
+   */
+  settling?(): Promise<void> | undefined
 }
 
 // A comment with no blank line after it: it rides along with the next event, so no parser sees
@@ -109,6 +114,11 @@ export const sseStream = (
           }
           pending = undefined
           out += result.done ? framer.end() : framer.event((last = result.value))
+        }
+        if (framer.finished) {
+          const settling = framer.settling?.()
+          if (settling) await settling
+          if (cancelled) return
         }
         if (out) {
           const bytes = encoder.encode(out)

@@ -71,7 +71,13 @@ export const holdsText = (choice: ToolChoice | undefined) =>
 const runFailure = (status: number, message: string, code: string | null = null) =>
   new ApiError(status, message, {
     code,
-    headers: status === 429 || status === 503 ? {} : { 'x-should-retry': 'false' },
+    headers:
+      // The turn never ran: its session lock was out of reach, as any store outage answers.
+      code === 'store_unavailable'
+        ? { 'retry-after': '1' }
+        : status === 429 || status === 503
+          ? {}
+          : { 'x-should-retry': 'false' },
   })
 
 /** A named or required `tool_choice` the agent did not honour: said after the run, as 502. */

@@ -10,10 +10,17 @@ import type { ResponseBuilder, ResponseEvent } from './response.ts'
 
 const DONE = 'data: [DONE]\n\n'
 
-/** The framer for one response; `onFinish` runs once, when its last event is written. */
-export const responsesFramer = (builder: ResponseBuilder, onFinish: () => void): Framer => {
+/**
+ * The framer for one response; `onFinish` runs once, when its last event is written, and the
+ * last frames wait for what it returns.
+ */
+export const responsesFramer = (
+  builder: ResponseBuilder,
+  onFinish: () => Promise<void> | undefined
+): Framer => {
   let sequence = 0
   let ended = false
+  let finishing: Promise<void> | undefined
   const frame = ({ type, ...fields }: ResponseEvent) =>
     `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: sequence++, ...fields })}\n\n`
   const frames = (events: ResponseEvent[]) => {
@@ -21,7 +28,7 @@ export const responsesFramer = (builder: ResponseBuilder, onFinish: () => void):
     for (const event of events) out += frame(event)
     if (builder.finished && !ended) {
       ended = true
-      onFinish()
+      finishing = onFinish()
       out += DONE
     }
     return out
@@ -39,5 +46,6 @@ export const responsesFramer = (builder: ResponseBuilder, onFinish: () => void):
     },
     event: (event) => frames(builder.apply(event)),
     end: () => frames(builder.apply({ type: 'done' })),
+    settling: () => finishing,
   }
 }

@@ -16,6 +16,7 @@ import { headerValue, respondJson } from '../core/respond.ts'
 import { eachEvent } from '../core/run.ts'
 import { runInput } from '../core/run-input.ts'
 import { READ, WRITE } from '../core/scopes.ts'
+import { StoreUnavailableError } from '../core/store.ts'
 import { responsesFramer } from './events.ts'
 import { itemResources, toConversation, type InputItem, type Media } from './items.ts'
 import { parseResponsesRequest } from './request.ts'
@@ -182,10 +183,12 @@ export const responsesHandlers = (
         request: req,
         previousResponseId: req.previousResponseId ?? null,
       })
-      const keep = () => {
+      // Awaited before the answer ends (a stream: before its last event), so that a client that
+      // continues at once, through any instance sharing the store, finds the response.
+      const keep = (): Promise<void> | undefined => {
         // A client that left gets nothing, and nothing is kept for it: also in a stream, which
         // may still end with the 499 (workerd aborts the turn before it cancels the body).
-        if (!req.store || builder.failure?.status === 499) return
+        if (!req.store || builder.failure?.status === 499) return undefined
         const value = {
           response: builder.resource(),
           input: itemResources(req.items),
@@ -193,14 +196,19 @@ export const responsesHandlers = (
           agentId: route.agentId,
           sessionKey: route.sessionKey,
         }
-        store.put(id, value).catch((err) => ctx.logger.error(`could not store ${id}`, err))
+        // The answer still goes out: only continuing from it will not work.
+        return store.put(id, value).catch((err) => {
+          if (err instanceof StoreUnavailableError) {
+            ctx.logger.warn(`could not store ${id}: ${err.message}`)
+          } else ctx.logger.error(`could not store ${id}`, err)
+        })
       }
 
       const turn = ctx.run(c, input)
       if (!req.stream) {
         await eachEvent(turn.events, (event) => builder.apply(event))
         if (!builder.finished) builder.apply({ type: 'done' })
-        keep()
+        await keep()
         if (builder.failure) throw builder.failure
         return respondJson(c.req.raw, builder.resource(), 200, headers)
       }
