@@ -102,10 +102,15 @@ export const sseStream = (
           if (result === SOON) {
             // Nothing more right now: send what is ready, or wait (with the heartbeat) for more.
             if (out) break
-            result =
-              heartbeatMs > 0
-                ? await withTimeout(pending, Math.max(0, heartbeatAt - Date.now()))
-                : await pending
+            const left = heartbeatAt - Date.now()
+            // Due already (events kept coming that write nothing, held prose say): send it now
+            // rather than race a zero timer against the next event, which the event may win
+            // every time.
+            if (heartbeatMs > 0 && left <= 0) {
+              out = HEARTBEAT
+              break
+            }
+            result = heartbeatMs > 0 ? await withTimeout(pending, left) : await pending
           }
           if (cancelled) return
           if (result === TIMEOUT) {
