@@ -50,6 +50,8 @@ const hasBody = (req: Request) =>
 
 /** An answer given before the body was read closes the connection, so keep-alive stays sane. */
 const sendError = (c: Context<AppEnv>, err: ApiError) => {
+  // An expired key's 401 still names the key in the log line (never the key itself).
+  if (err.keyId !== undefined) exchangeOf(c.req.raw)?.keyed(err.keyId)
   const unread = !c.get('bodyRead') && hasBody(c.req.raw)
   const headers = unread ? { ...err.headers, connection: 'close' } : err.headers
   return respondJson(c.req.raw, err.toJSON(), err.status, headers)

@@ -697,7 +697,7 @@ describe('API keys in logs and metrics', () => {
         await waitFor(() => requests().length === answers.length, 'every request line')
         assert.deepEqual(
           requests().map((r) => r.key),
-          ['app', 'app', 'app', 'app', undefined, undefined, 'beta-only']
+          ['app', 'app', 'app', 'app', undefined, 'expired', 'beta-only']
         )
         assert.match(requests()[0].session, /^agent:main:key:app:openai-user:#[0-9a-f]{8}$/)
 

@@ -118,7 +118,11 @@ const keyCallers = (entries: readonly ApiKeyConfig[]) => {
 const checkExpiry = (caller: Caller, challenge: Record<string, string>) => {
   const key = caller.key
   if (key?.expiresAt !== undefined && Date.now() >= key.expiresAt) {
-    throw unauthorized(`API key '${key.id}' expired at ${key.expiresText}.`, challenge)
+    throw new ApiError(401, `API key '${key.id}' expired at ${key.expiresText}.`, {
+      code: 'invalid_api_key',
+      headers: challenge,
+      keyId: key.id,
+    })
   }
 }
 

@@ -26,6 +26,8 @@ export class ApiError extends Error {
   readonly param: string | null
   readonly code: string | null
   readonly headers: Record<string, string>
+  /** The API key's id when the error is about a key (an expired one): for the log, not the body. */
+  readonly keyId: string | undefined
 
   constructor(
     status: number,
@@ -35,11 +37,13 @@ export class ApiError extends Error {
       param = null,
       code = null,
       headers = {},
+      keyId,
     }: {
       type?: string
       param?: string | null
       code?: string | null
       headers?: Record<string, string>
+      keyId?: string
     } = {}
   ) {
     super(message)
@@ -49,6 +53,7 @@ export class ApiError extends Error {
     this.param = param
     this.code = code
     this.headers = headers
+    this.keyId = keyId
   }
 
   toJSON(): ErrorBody {
