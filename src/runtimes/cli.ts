@@ -12,6 +12,7 @@ import { VERSION } from '../version.ts'
 import type { BackendRuntime } from '../backend.ts'
 import type { ClientWatch } from '../core/turn.ts'
 import type { Store } from '../core/store.ts'
+import { parseArgs } from './argv.ts'
 import { cliStore } from './cli-store.ts'
 import { fileStore } from './file-store.ts'
 import type { PinoLogger } from './logger.ts'
@@ -64,67 +65,16 @@ const fail = (message: string): never => {
 /** A mistake in how the command was called: the message, then the usage. */
 const usageError = (message: string): never => fail(`${message}\n\n${USAGE}`)
 
-const VALUE_OPTIONS = ['config', 'port', 'host', 'log-format', 'log-level']
-const FLAGS: Record<string, 'help' | 'version'> = {
-  help: 'help',
-  h: 'help',
-  version: 'version',
-  v: 'version',
-}
-const ALL_OPTIONS = [...VALUE_OPTIONS, 'help', 'version'].map((name) => `--${name}`)
+const SERVE_ARGS = {
+  values: ['config', 'port', 'host', 'log-format', 'log-level'],
+  flags: { help: 'help', h: 'help', version: 'version', v: 'version' },
+} as const
 
-interface Args {
-  command?: string
-  values: {
-    config?: string
-    port?: string
-    host?: string
-    'log-format'?: string
-    'log-level'?: string
-    help?: boolean
-    version?: boolean
-  }
-}
-
-/**
- * The arguments, read by hand rather than by `util.parseArgs`: its errors (`Unknown option
- * '--prot'. To specify a positional argument starting with a '-', place it at the end…`) would
- * reach the user as they are, and cannot say what was meant.
- */
-const parse = (argv: string[]): Args => {
-  const args: Args = { values: {} }
-  const positionals: string[] = []
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]
-    if (arg === '--') {
-      positionals.push(...argv.slice(i + 1))
-      break
-    }
-    if (!arg.startsWith('-') || arg === '-') {
-      positionals.push(arg)
-      continue
-    }
-    const eq = arg.indexOf('=')
-    const written = eq === -1 ? arg : arg.slice(0, eq)
-    const name = written.replace(/^--?/, '')
-    const long = written.startsWith('--')
-    if (long ? VALUE_OPTIONS.includes(name) : false) {
-      const value = eq === -1 ? argv[++i] : arg.slice(eq + 1)
-      if (value === undefined || (eq === -1 && value.startsWith('--'))) {
-        usageError(`option ${written} needs a value`)
-      }
-      args.values[name as 'config' | 'port' | 'host' | 'log-format' | 'log-level'] = value
-    } else if (FLAGS[name] && (long ? name.length > 1 : name.length === 1)) {
-      if (eq !== -1) usageError(`option ${written} takes no value`)
-      args.values[FLAGS[name]] = true
-    } else {
-      const guess = closest(long ? written : `-${written}`, ALL_OPTIONS)
-      usageError(`unknown option ${written}${guess ? `; did you mean ${guess}?` : ''}`)
-    }
-  }
-  ;[args.command] = positionals
+/** The command and its options; one command at most. */
+const parse = (argv: string[]) => {
+  const { values, flags, positionals } = parseArgs(argv, SERVE_ARGS, usageError)
   if (positionals.length > 1) usageError(`unexpected argument '${positionals[1]}'`)
-  return args
+  return { command: positionals[0], values, flags }
 }
 
 /**
@@ -149,9 +99,9 @@ export const runCli = async (argv: string[], runtime: CliRuntime): Promise<void>
       fail: (message) => fail(`${message}\n\n${KEYS_USAGE}`),
     })
   }
-  const { command, values } = parse(argv)
-  if (values.help) return console.log(USAGE)
-  if (values.version) return console.log(VERSION)
+  const { command, values, flags } = parse(argv)
+  if (flags.help) return console.log(USAGE)
+  if (flags.version) return console.log(VERSION)
   if (command === undefined) return usageError("expected the command 'serve'")
   if (command !== 'serve') {
     const guess = closest(command, ['serve', 'keys'])

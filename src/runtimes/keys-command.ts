@@ -14,6 +14,7 @@ import {
 } from '../core/api-keys.ts'
 import { AGENT_ID_PATTERN } from '../config.ts'
 import { closest } from '../core/did-you-mean.ts'
+import { parseArgs } from './argv.ts'
 
 export const KEYS_USAGE = `Usage: gateway-chat-completions keys create --id ID --agents LIST [--rpm N]
          [--concurrency N] [--endpoints LIST] [--expires DATE-TIME] [--json]
@@ -30,9 +31,11 @@ Options:
   --json              print {"key", "entry"} as JSON, for scripts
   -h, --help          show this help`
 
-const VALUE_OPTIONS = ['id', 'agents', 'rpm', 'concurrency', 'endpoints', 'expires'] as const
-type ValueOption = (typeof VALUE_OPTIONS)[number]
-const ALL_OPTIONS = [...VALUE_OPTIONS, 'json', 'help'].map((name) => `--${name}`)
+// `--agents '*'` reaches us as `*`, a value like any other.
+const KEYS_ARGS = {
+  values: ['id', 'agents', 'rpm', 'concurrency', 'endpoints', 'expires'],
+  flags: { json: 'json', help: 'help', h: 'help' },
+} as const
 
 /** ISO 8601 with seconds and a zone, as the config's `expiresAt` takes it. */
 const DATE_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)$/i
@@ -57,41 +60,9 @@ const count = (io: KeysIo, name: string, value: string | undefined) => {
   return Number(value)
 }
 
-const parse = (argv: string[], io: KeysIo) => {
-  const values: Partial<Record<ValueOption, string>> = {}
-  const flags = { json: false, help: false }
-  const positionals: string[] = []
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]
-    if (!arg.startsWith('-') || arg === '-') {
-      positionals.push(arg)
-      continue
-    }
-    const eq = arg.indexOf('=')
-    const written = eq === -1 ? arg : arg.slice(0, eq)
-    const name = written.replace(/^--?/, '')
-    const long = written.startsWith('--')
-    if (long && (VALUE_OPTIONS as readonly string[]).includes(name)) {
-      const value = eq === -1 ? argv[++i] : arg.slice(eq + 1)
-      // `--agents '*'` reaches us as `*`; a value that is another option means it was left out.
-      if (value === undefined || (eq === -1 && value.startsWith('--'))) {
-        io.fail(`option ${written} needs a value`)
-      }
-      values[name as ValueOption] = value
-    } else if ((long && (name === 'json' || name === 'help')) || (!long && name === 'h')) {
-      if (eq !== -1) io.fail(`option ${written} takes no value`)
-      flags[name === 'json' ? 'json' : 'help'] = true
-    } else {
-      const guess = closest(long ? written : `-${written}`, ALL_OPTIONS)
-      io.fail(`unknown option ${written}${guess ? `; did you mean ${guess}?` : ''}`)
-    }
-  }
-  return { values, flags, positionals }
-}
-
 /** Runs `keys …` with the arguments after `keys`. */
 export const runKeys = (argv: string[], io: KeysIo): void => {
-  const { values, flags, positionals } = parse(argv, io)
+  const { values, flags, positionals } = parseArgs(argv, KEYS_ARGS, (message) => io.fail(message))
   if (flags.help) return io.out(KEYS_USAGE)
   const [command, extra] = positionals
   if (command === undefined) return io.fail("expected the command 'keys create'")
