@@ -34,6 +34,7 @@ import {
   userMessage,
   waitFor,
   within,
+  withServer,
   type TestServer,
 } from './helpers.ts'
 import { createResponse, deleteResponse, getResponse, RESPONSES_ON } from './responses-helpers.ts'
@@ -70,18 +71,6 @@ const withKeys = (keys: unknown[], extra: Record<string, unknown> = {}): ConfigI
   }) as ConfigInput
 
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` })
-
-const withServer = async (
-  options: Parameters<typeof startServer>[0],
-  body: (server: TestServer) => Promise<void>
-) => {
-  const server = await startServer(options)
-  try {
-    await body(server)
-  } finally {
-    await server.close()
-  }
-}
 
 const models = async (server: TestServer, key: string, path = '') => {
   const res = await fetch(`${server.url}/v1/models${path}`, { headers: bearer(key) })

@@ -10,29 +10,15 @@ import {
   chat,
   deferred,
   probeBackend,
+  settled,
   sseChunks,
   sseData,
-  startServer,
   untilAborted,
   userMessage,
-  settled,
   waitFor,
   within,
-  type TestServer,
+  withServer,
 } from './helpers.ts'
-
-/** Runs `body` against a fresh server, closing it whatever happens. */
-const withServer = async (
-  options: Parameters<typeof startServer>[0],
-  body: (server: TestServer) => Promise<void>
-) => {
-  const server = await startServer(options)
-  try {
-    await body(server)
-  } finally {
-    await server.close()
-  }
-}
 
 /** A probe whose runs say `first` and then wait until they are aborted. */
 const stuckProbe = () =>

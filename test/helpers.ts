@@ -51,6 +51,19 @@ export const startServer = (
   options: Omit<ChatCompletionsOptions, 'config'> & { config?: ConfigInput } = {}
 ): Promise<TestServer> => startBareServer({ ...options, config: testConfig(options.config) })
 
+/** Runs `body` against a fresh server (`startServer(options)`), closing it whatever happens. */
+export const withServer = async (
+  options: Parameters<typeof startServer>[0],
+  body: (server: TestServer) => Promise<void>
+) => {
+  const server = await startServer(options)
+  try {
+    await body(server)
+  } finally {
+    await server.close()
+  }
+}
+
 /** POSTs JSON to the chat route with the test token unless `headers` says otherwise. */
 export const chat = (
   server: { url: string },

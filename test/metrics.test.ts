@@ -10,12 +10,12 @@ import {
   bodyReader,
   chat,
   probeBackend,
-  startServer,
   TOKEN,
   untilAborted,
   userMessage,
   waitFor,
   within,
+  withServer,
   type TestServer,
 } from './helpers.ts'
 
@@ -44,18 +44,6 @@ const scrape = async (server: TestServer, headers: Record<string, string> = {}) 
   assert.equal(res.status, 200, text)
   assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/)
   return parse(text)
-}
-
-const withServer = async (
-  options: Parameters<typeof startServer>[0],
-  body: (server: TestServer) => Promise<void>
-) => {
-  const server = await startServer(options)
-  try {
-    await body(server)
-  } finally {
-    await server.close()
-  }
 }
 
 const CHAT = 'route="/v1/chat/completions",method="POST"'

@@ -21,6 +21,7 @@ import {
   untilAborted,
   waitFor,
   within,
+  withServer,
   type TestServer,
 } from './helpers.ts'
 import {
@@ -147,19 +148,6 @@ const SCRIPTS: Record<string, Script> = {
   throw: async function* () {
     throw new Error('SECRET connection string')
   },
-}
-
-/** Runs `body` against a fresh server, closing it whatever happens. */
-const withServer = async (
-  options: Parameters<typeof startServer>[0],
-  body: (server: TestServer) => Promise<void>
-) => {
-  const server = await startServer(options)
-  try {
-    await body(server)
-  } finally {
-    await server.close()
-  }
 }
 
 /** Resolves when the client's request fails (as an aborted fetch does); fails if it succeeds. */
