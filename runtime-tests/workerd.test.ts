@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -11,6 +10,7 @@ import {
   CONFORMANCE_TOKEN,
   describeConformance,
 } from '../test/conformance.ts'
+import { freePort } from '../test/free-port.ts'
 
 // Bundled by `npm run build:worker` (test:runtimes does it first), exactly as wrangler deploys it.
 const SCRIPT = 'build/worker/worker.js'
@@ -103,17 +103,6 @@ describe('the worker bundle as deployed', () => {
     }
   })
 })
-
-/** A port the OS calls free right now (wrangler dev needs a number up front). */
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const probe = createServer()
-    probe.once('error', reject)
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number }
-      probe.close(() => resolve(port))
-    })
-  })
 
 describe('npm run dev:worker', () => {
   it('serves a fresh clone with the local default token, on loopback', async () => {

@@ -4,8 +4,8 @@
  * announces every change to a key (keyspace notifications), so that a test can wait for one.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
 import { createInterface } from 'node:readline'
+import { freePort } from '../../test/free-port.ts'
 
 /** Fails (not skips) with what to do when the machine has no redis-server. */
 export const requireRedisServer = () => {
@@ -17,16 +17,6 @@ export const requireRedisServer = () => {
     )
   }
 }
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const probe = createServer()
-    probe.once('error', reject)
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number }
-      probe.close(() => resolve(port))
-    })
-  })
 
 export class RedisServer {
   readonly port: number
