@@ -78,10 +78,13 @@ export const ours = {
     startServer(name, node, ['dist/cli.js', 'serve', '--config', config, '--port', '0']),
 }
 
-/** Runs the stream load generator in its own process and returns its JSON result. */
-export const load = (args: string[], node = 'node'): Promise<Record<string, number>> =>
+/**
+ * Runs `bench/<script>.ts` in its own process on `node` (a load generator must not share the
+ * servers' process) and resolves with the JSON of the last line it prints.
+ */
+export const runScript = <T>(script: string, args: string[], node = 'node'): Promise<T> =>
   new Promise((resolve, reject) => {
-    const child = spawn(node, [...tsArgs(node), 'bench/load.ts', ...args], {
+    const child = spawn(node, [...tsArgs(node), `bench/${script}.ts`, ...args], {
       stdio: ['ignore', 'pipe', 'inherit'],
     })
     let out = ''
@@ -89,9 +92,13 @@ export const load = (args: string[], node = 'node'): Promise<Record<string, numb
     child.once('exit', (code) =>
       code === 0
         ? resolve(JSON.parse(out.trim().split('\n').at(-1)!))
-        : reject(new Error(`load exited ${code}`))
+        : reject(new Error(`${script} exited ${code}`))
     )
   })
+
+/** Runs the stream load generator in its own process and returns its JSON result. */
+export const load = (args: string[], node = 'node') =>
+  runScript<Record<string, number>>('load', args, node)
 
 export const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b)

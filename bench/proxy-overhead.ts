@@ -4,8 +4,7 @@
  * fixed 1 000 requests per second, well below saturation, so the latency difference is the
  * proxy's own. Non-stream latency (p50, p99), and a stream's first byte.
  */
-import { spawn } from 'node:child_process'
-import { benchConfig, startServer, tsArgs, type Server } from './lib.ts'
+import { benchConfig, runScript, startServer, tsArgs, type Server } from './lib.ts'
 import { compare } from './throughput.ts'
 
 const BODY = JSON.stringify({
@@ -25,19 +24,8 @@ export interface FixedRate {
 }
 
 /** bench/fixed-rate.ts in its own process on `node`. */
-export const fixedRate = (node: string, args: string[]): Promise<FixedRate> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(node, [...tsArgs(node), 'bench/fixed-rate.ts', ...args], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    })
-    let out = ''
-    child.stdout!.on('data', (d) => (out += d))
-    child.once('exit', (code) =>
-      code === 0
-        ? resolve(JSON.parse(out.trim().split('\n').at(-1)!))
-        : reject(new Error(`fixed-rate exited ${code}`))
-    )
-  })
+export const fixedRate = (node: string, args: string[]) =>
+  runScript<FixedRate>('fixed-rate', args, node)
 
 export const proxyOverhead = async (node: string, rounds: number, seconds: number) => {
   const mock = await startServer('direct', node, [...tsArgs(node), 'bench/mock-upstream.ts'])

@@ -7,11 +7,19 @@
  *
  * Usage: node --import tsx bench/throughput.ts [--rounds N] [--seconds S] [--node PATH]
  */
-import { spawn } from 'node:child_process'
 import { parseArgs } from 'node:util'
 import { BODIES, type BodyName } from './bodies.ts'
 import { TOKEN } from './answer.ts'
-import { benchConfig, cpuSeconds, load, median, startServer, tsArgs, type Server } from './lib.ts'
+import {
+  benchConfig,
+  cpuSeconds,
+  load,
+  median,
+  runScript,
+  startServer,
+  tsArgs,
+  type Server,
+} from './lib.ts'
 
 export interface Round {
   rps: number
@@ -28,22 +36,8 @@ export interface Round {
 }
 
 /** Runs autocannon in its own process on `node` (the same runtime as the servers). */
-const autocannon = (
-  node: string,
-  args: string[]
-): Promise<Omit<Round, 'cpuMicros' | 'serverCpu'>> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(node, [...tsArgs(node), 'bench/autocannon-load.ts', ...args], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    })
-    let out = ''
-    child.stdout!.on('data', (d) => (out += d))
-    child.once('exit', (code) =>
-      code === 0
-        ? resolve(JSON.parse(out.trim().split('\n').at(-1)!))
-        : reject(new Error(`autocannon exited ${code}`))
-    )
-  })
+const autocannon = (node: string, args: string[]) =>
+  runScript<Omit<Round, 'cpuMicros' | 'serverCpu'>>('autocannon-load', args, node)
 
 /** One round: autocannon against `server`, with the server's CPU over the same time. */
 export const nonStreamRound =
