@@ -160,8 +160,12 @@ export const createContext = (config: Config, options: ContextOptions) => {
 
   const peerAddress = options.clientAddress ?? (() => undefined)
   const clientAddress = trustedClientAddress(peerAddress, config.gateway.trustedProxies)
-  const authenticate = (c: Context): Awaitable<Caller> =>
-    auth.check({ headers: c.req.raw.headers, peer: peerAddress(c), client: clientAddress(c) })
+  const authenticate = (c: Context): Awaitable<Caller> => {
+    const client = clientAddress(c)
+    // The request log shows the client: it need not be worked out a second time.
+    if (logger.request) exchangeOf(c.req.raw)?.clientIs(client)
+    return auth.check({ headers: c.req.raw.headers, peer: peerAddress(c), client })
+  }
 
   const exchangeSinks = {
     request: logger.request && ((entry: RequestLogEntry) => logger.request!(entry)),

@@ -60,6 +60,8 @@ export class Exchange implements StreamMeter {
   #agent: string | undefined
   #session: string | undefined
   #client: string | undefined
+  /** The client's address was given by auth (`clientIs`): no need to work it out again. */
+  #clientKnown = false
   #stream = false
   #bytes = 0
   #firstByte = 0
@@ -72,6 +74,12 @@ export class Exchange implements StreamMeter {
     this.#request = request
     this.#env = env
     this.#sinks = sinks
+  }
+
+  /** The client's address, as auth worked it out (the log line shows the same one). */
+  clientIs(address: string | undefined): void {
+    this.#client = address
+    this.#clientKnown = true
   }
 
   /** An API key's id made the request (for the log and metrics; never the key). */
@@ -140,7 +148,7 @@ export class Exchange implements StreamMeter {
       this.#session = headers['x-openclaw-session-key']
     }
     // Now, while the connection is surely there (a socket may forget its peer once closed).
-    if (this.#sinks.request) {
+    if (this.#sinks.request && !this.#clientKnown) {
       this.#client = this.#sinks.clientAddress(new Context(this.#request, { env: this.#env }))
     }
     if (stream) {
