@@ -131,6 +131,8 @@ export const runCli = async (argv: string[], runtime: CliRuntime): Promise<void>
     mode = resolveAuth(config, env).mode
     const sinks = observability(config, env, values)
     logger = sinks.logger
+    // Whatever way the process ends from here, the lines of its last turn are written.
+    process.once('exit', () => logger.flush())
     store = await cliStore(config, env, sinks.logger)
     app = createChatCompletionsApp({
       config,

@@ -1,13 +1,14 @@
 /**
  * The app's `Logger` on pino, for Node, Bun and Deno (the CLI uses it; `mount()` users may pass
- * it too). JSON lines go to stdout through pino's asynchronous destination: a line costs a
- * serialisation and a buffer append, and lines logged together go out in one write; pino
- * writes what is left when the process exits. `pretty` is for a terminal (`pretty-log.ts`).
+ * it too). Lines go to stdout through `turnWriter`: a line costs a serialisation and a string
+ * append, and the lines of one event-loop turn go out in one write. `pretty` is for a terminal
+ * (`pretty-log.ts`).
  */
 import process from 'node:process'
 import pino from 'pino'
 import { errorFields, type LogFormat, type Logger, type LogLevel } from '../core/logger.ts'
 import { prettyDestination } from './pretty-log.ts'
+import { turnWriter } from './turn-writer.ts'
 
 export interface LoggerOptions {
   /** Default `info`. */
@@ -26,7 +27,7 @@ export type PinoLogger = Logger & {
    * an operator (and a script that started it on port 0) needs even when only warnings are on.
    */
   notice(message: string): void
-  /** Writes out what is buffered (pino also does on exit). */
+  /** Writes out the lines still waiting for the end of this event-loop turn. */
   flush(): void
 }
 
@@ -55,12 +56,9 @@ export const createLogger = ({
   write,
   color = stdoutIsTerminal() && !process.env.NO_COLOR,
 }: LoggerOptions = {}): PinoLogger => {
-  const destination =
-    format === 'pretty'
-      ? prettyDestination(write ?? ((text) => process.stdout.write(text)), color)
-      : write
-        ? { write }
-        : pino.destination({ dest: 1, sync: false })
+  const stdout = write ? undefined : turnWriter()
+  const out = write ?? stdout!.write
+  const destination = format === 'pretty' ? prettyDestination(out, color) : { write: out }
   const log = pino(
     {
       level,
@@ -80,7 +78,7 @@ export const createLogger = ({
     info: (message) => log.info(message),
     warn: (message) => log.warn(message),
     error: (message, err) => (err === undefined ? log.error(message) : log.error({ err }, message)),
-    flush: () => log.flush(),
+    flush: () => stdout?.flush(),
   }
   if (log.isLevelEnabled('debug')) logger.debug = (message, fields) => log.debug(fields, message)
   if (log.isLevelEnabled('info')) logger.request = (entry) => log.info(entry, 'request')
