@@ -217,6 +217,27 @@ describe('the request body', () => {
       await assertError(res, 400, { message: 'The request body is not valid UTF-8.', param: null })
     })
 
+    it('takes a U+FFFD and a byte order mark as sent, and refuses invalid bytes beside them', async () => {
+      const json = new TextEncoder().encode(JSON.stringify(userMessage('a\ufffdb')))
+      const bom = new Uint8Array([0xef, 0xbb, 0xbf, ...json])
+      for (const body of [json, bom]) {
+        const res = await chat(small, '', {}, { body })
+        assert.equal(res.status, 200, await res.clone().text())
+        await res.text()
+        assert.equal(probe.inputs.at(-1)!.message, 'a\ufffdb')
+      }
+      // Each invalid byte reads as a three-byte U+FFFD: caught, with or without the mark.
+      for (const body of [json, bom]) {
+        const bad = body.slice()
+        bad.set([0xff], bad.indexOf(0x62)) // the 'b'
+        const res = await chat(small, '', {}, { body: bad })
+        await assertError(res, 400, {
+          message: 'The request body is not valid UTF-8.',
+          param: null,
+        })
+      }
+    })
+
     it('answers 400 for an empty or blank body', async () => {
       for (const body of ['', '   \n\t ']) {
         const error = await assertError(await chat(small, body), 400, { param: null })

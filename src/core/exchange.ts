@@ -12,11 +12,11 @@ import {
   logSessionKey,
   outcomeOf,
   pathOf,
-  utf8Length,
   type Outcome,
   type RequestLogEntry,
 } from './request-log.ts'
 import type { StreamMeter } from './sse.ts'
+import { utf8Length } from './utf8.ts'
 import type { Release } from './store.ts'
 
 /** Where an app's exchanges report; one per app. */
