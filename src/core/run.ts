@@ -98,8 +98,10 @@ class TurnEvents implements AsyncIterableIterator<AgentEvent> {
   readonly #onSettled: () => void
   #iterator?: AsyncIterator<unknown>
   #release?: () => void
-  /** Set while a step waits: answers it at once when the turn aborts. */
-  #wake?: (result: Result) => void
+  /** Set while a step waits: gets its event, or the abort's at once when the turn aborts. */
+  #wake?: (event: AgentEvent) => void
+  /** The `next()` waiting for its step. */
+  #resolveStep?: (result: Result) => void
   /** The last event went out (or the consumer stopped): only `done: true` from now on. */
   #ended = false
   /** The backend's iterator finished by itself: nothing to close. */
@@ -142,6 +144,9 @@ class TurnEvents implements AsyncIterableIterator<AgentEvent> {
     return this.#locked((started) => (started ? this.#step() : Promise.resolve(FINISHED)))
   }
 
+  /** A step's event as `next()` answers it. */
+  readonly #answerStep = (event: AgentEvent) => this.#resolveStep!({ done: false, value: event })
+
   /**
    * Every event to `onEvent`, in order, until the turn ends; for consumers that take them all
    * (a non-stream answer). Cheaper than `next()` in a loop: no promise of ours per event, and no
@@ -149,9 +154,8 @@ class TurnEvents implements AsyncIterableIterator<AgentEvent> {
    */
   drain(onEvent: (event: AgentEvent) => void): Promise<void> {
     return new Promise<void>((finished) => {
-      const deliver = (result: Result) => {
-        if (result.done) return finished()
-        onEvent(result.value)
+      const deliver = (event: AgentEvent) => {
+        onEvent(event)
         if (this.#ended) finished()
         else this.#begin(deliver)
       }
@@ -161,7 +165,9 @@ class TurnEvents implements AsyncIterableIterator<AgentEvent> {
         return Promise.resolve(STARTED)
       }).then((result) => {
         // The abort or the end, when the turn never started its backend.
-        if (result !== STARTED) deliver(result)
+        if (result === STARTED) return
+        if (result.done) finished()
+        else deliver(result.value)
       })
     })
   }
@@ -172,13 +178,14 @@ class TurnEvents implements AsyncIterableIterator<AgentEvent> {
    */
   #locked(go: (started: boolean) => Promise<Result>): Promise<Result> {
     if (this.#ended) return go(false)
-    if (this.#turn.aborted) return Promise.resolve(this.#last(abortMessage(this.#turn.reason)))
+    if (this.#turn.aborted)
+      return Promise.resolve(this.#lastResult(abortMessage(this.#turn.reason)))
     if (this.#release) return go(true)
     let lock: Release | Promise<Release>
     try {
       lock = this.#locks.lockSession(this.#input.sessionKey, this.#turn.signal)
     } catch (err) {
-      return Promise.resolve(this.#last(lockFailure(err, this.#turn.reason)))
+      return Promise.resolve(this.#lastResult(lockFailure(err, this.#turn.reason)))
     }
     if (typeof lock === 'function') {
       this.#release = lock
@@ -190,11 +197,11 @@ class TurnEvents implements AsyncIterableIterator<AgentEvent> {
         // Aborted while the lock was being granted: give it back at once.
         if (this.#turn.aborted || this.#settled) {
           this.#settle()
-          return this.#last(abortMessage(this.#turn.reason))
+          return this.#lastResult(abortMessage(this.#turn.reason))
         }
         return go(true)
       },
-      (err) => this.#last(lockFailure(err, this.#turn.reason))
+      (err) => this.#lastResult(lockFailure(err, this.#turn.reason))
     )
   }
 
@@ -217,10 +224,13 @@ class TurnEvents implements AsyncIterableIterator<AgentEvent> {
     return new Promise<Result>(this.#start)
   }
 
-  readonly #start = (resolve: (result: Result) => void) => this.#begin(resolve)
+  readonly #start = (resolve: (result: Result) => void) => {
+    this.#resolveStep = resolve
+    this.#begin(this.#answerStep)
+  }
 
-  /** Starts one backend step; `wake` gets its result, or the abort's, whichever comes first. */
-  #begin(wake: (result: Result) => void) {
+  /** Starts one backend step; `wake` gets its event, or the abort's, whichever comes first. */
+  #begin(wake: (event: AgentEvent) => void) {
     this.#wake = wake
     let pending: Promise<IteratorResult<unknown>>
     try {
@@ -242,7 +252,7 @@ class TurnEvents implements AsyncIterableIterator<AgentEvent> {
     if (!this.#ended) this.#wake?.(this.#failed(err))
   }
 
-  #received(result: IteratorResult<unknown>): Result {
+  #received(result: IteratorResult<unknown>): AgentEvent {
     if (result.done) {
       this.#exhausted = true
       return this.#last({ type: 'done' })
@@ -255,10 +265,10 @@ class TurnEvents implements AsyncIterableIterator<AgentEvent> {
     }
     if (event.type === 'error') this.#errors?.backendError('error_event', event.status ?? 502)
     if (event.type === 'done' || event.type === 'error') return this.#last(event)
-    return { done: false, value: event }
+    return event
   }
 
-  #failed(err: unknown): Result {
+  #failed(err: unknown): AgentEvent {
     this.#exhausted = true
     if (this.#turn.aborted) return this.#last(abortMessage(this.#turn.reason))
     this.#logger.error(`backend failed for run ${this.#input.runId}`, err)
@@ -271,7 +281,7 @@ class TurnEvents implements AsyncIterableIterator<AgentEvent> {
    * the session) before the lock goes to the session's next turn; once aborted, it is not
    * waited for: the backend may be ignoring its signal.
    */
-  #last(event: AgentEvent): Result {
+  #last(event: AgentEvent): AgentEvent {
     if (!this.#ended) {
       this.#ended = true
       if (this.#turn.aborted) {
@@ -288,7 +298,12 @@ class TurnEvents implements AsyncIterableIterator<AgentEvent> {
         )
       }
     }
-    return { done: false, value: event }
+    return event
+  }
+
+  /** The turn's last event, as `next()` answers it. */
+  #lastResult(event: AgentEvent): Result {
+    return { done: false, value: this.#last(event) }
   }
 
   async #close(): Promise<void> {
