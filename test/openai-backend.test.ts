@@ -489,6 +489,25 @@ describe('the openai backend', () => {
     })
   }
 
+  it('answers 502 when the upstream connection drops mid-answer', async () => {
+    fake.next((res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      res.write(`data: ${JSON.stringify(chunk({ content: 'partial' }))}\n\n`, () =>
+        res.socket?.destroy()
+      )
+    })
+    const res = await chat(server, { model: 'openclaw', messages: [user('drop')] })
+    await assertError(res, 502, { message: 'The upstream connection was lost.' })
+  })
+
+  it('reads a long upstream answer whole, chunk by chunk', async () => {
+    const pieces = Array.from({ length: 2_000 }, (_, i) => `piece ${i} `.padEnd(64, '.'))
+    fake.next(sse(pieces.map((content) => chunk({ content }))))
+    const res = await chat(server, { model: 'openclaw', messages: [user('long')] })
+    assert.equal(res.status, 200)
+    assert.equal((await res.json()).choices[0].message.content, pieces.join(''))
+  })
+
   it('an upstream error before a stream began is an error event', async () => {
     fake.next(fail(401, { error: { message: `bad key ${SECRET}` } }))
     const res = await chat(server, { model: 'openclaw', stream: true, messages: [user('x')] })
