@@ -284,11 +284,14 @@ class TurnEvents implements AsyncIterableIterator<AgentEvent> {
   #last(event: AgentEvent): AgentEvent {
     if (!this.#ended) {
       this.#ended = true
+      const closing = this.#close()
       if (this.#turn.aborted) {
-        this.#close().catch(() => {})
+        closing?.catch(() => {})
+        this.#settle()
+      } else if (!closing) {
         this.#settle()
       } else {
-        this.#closing = this.#close().then(
+        this.#closing = closing.then(
           () => this.#settle(),
           (err) => {
             // The turn's answer is out: log it, change nothing.
@@ -306,11 +309,16 @@ class TurnEvents implements AsyncIterableIterator<AgentEvent> {
     return { done: false, value: this.#last(event) }
   }
 
-  async #close(): Promise<void> {
+  /** Closes the backend's run: `undefined` when there is nothing to close (no promise made). */
+  #close(): Promise<unknown> | undefined {
     const iterator = this.#iterator
-    if (!iterator || this.#exhausted) return
+    if (!iterator || this.#exhausted) return undefined
     this.#exhausted = true
-    await iterator.return?.()
+    try {
+      return Promise.resolve(iterator.return?.())
+    } catch (err) {
+      return Promise.reject(err)
+    }
   }
 
   #settle(): void {

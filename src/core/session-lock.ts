@@ -9,8 +9,8 @@ interface Waiter {
 }
 
 export class SessionLocks {
-  /** Per held session: the turns waiting for it, in order. */
-  #queues = new Map<string, Waiter[]>()
+  /** Per held session: the turns waiting for it, in order (`null` while none waits). */
+  #queues = new Map<string, Waiter[] | null>()
 
   /** Session keys with a turn running or waiting. */
   get size(): number {
@@ -23,39 +23,40 @@ export class SessionLocks {
    * @throws the signal's reason when aborted while waiting (the place in the queue is given up)
    */
   acquire(key: string, signal: AbortSignal): (() => void) | Promise<() => void> {
-    const queue = this.#queues.get(key)
-    if (!queue) {
-      const mine: Waiter[] = []
-      this.#queues.set(key, mine)
-      return this.#releaser(key, mine)
+    let queue = this.#queues.get(key)
+    if (queue === undefined) {
+      this.#queues.set(key, null)
+      return this.#releaser(key)
     }
     if (signal.aborted) return Promise.reject(signal.reason)
+    if (queue === null) this.#queues.set(key, (queue = []))
+    const waiting = queue
     return new Promise((resolve, reject) => {
       const onAbort = () => {
-        const at = queue.indexOf(waiter)
-        if (at !== -1) queue.splice(at, 1)
+        const at = waiting.indexOf(waiter)
+        if (at !== -1) waiting.splice(at, 1)
         reject(signal.reason)
       }
       const waiter: Waiter = {
         grant: () => {
           signal.removeEventListener('abort', onAbort)
-          resolve(this.#releaser(key, queue))
+          resolve(this.#releaser(key))
         },
       }
-      queue.push(waiter)
+      waiting.push(waiter)
       signal.addEventListener('abort', onAbort, { once: true })
     })
   }
 
   /** The release of one turn's hold: hands the session to the next waiter, or frees it. */
-  #releaser(key: string, queue: Waiter[]) {
+  #releaser(key: string) {
     let released = false
     return () => {
       if (released) return
       released = true
-      const next = queue.shift()
+      const next = this.#queues.get(key)?.shift()
       if (next) next.grant()
-      else if (this.#queues.get(key) === queue) this.#queues.delete(key)
+      else this.#queues.delete(key)
     }
   }
 }
