@@ -72,8 +72,6 @@ const abortMessage = (reason: unknown): Extract<AgentEvent, { type: 'error' }> =
 type Result = IteratorResult<AgentEvent, undefined>
 
 const FINISHED: Result = { done: true, value: undefined }
-/** Says the backend's run is under way (never an answer of the iterator's). */
-const STARTED: Result = { done: true, value: undefined }
 
 /** A sync iterable (an array) works too, as it would under `for await`. */
 const asyncIteratorOf = <T>(events: AsyncIterable<T> | Iterable<T>): AsyncIterator<T> =>
@@ -141,7 +139,10 @@ class TurnEvents implements AsyncIterableIterator<AgentEvent> {
   }
 
   next(): Promise<Result> {
-    return this.#locked((started) => (started ? this.#step() : Promise.resolve(FINISHED)))
+    const ready = this.#ready()
+    if (ready === true) return this.#step()
+    if (ready instanceof Promise) return ready.then((r) => (r === true ? this.#step() : r))
+    return Promise.resolve(ready)
   }
 
   /** A step's event as `next()` answers it. */
@@ -159,37 +160,33 @@ class TurnEvents implements AsyncIterableIterator<AgentEvent> {
         if (this.#ended) finished()
         else this.#begin(deliver)
       }
-      this.#locked((started) => {
-        if (!started) return Promise.resolve(FINISHED)
-        this.#begin(deliver)
-        return Promise.resolve(STARTED)
-      }).then((result) => {
-        // The abort or the end, when the turn never started its backend.
-        if (result === STARTED) return
-        if (result.done) finished()
-        else deliver(result.value)
-      })
+      // The abort or the end, when the turn never started its backend.
+      const end = (result: Result) => (result.done ? finished() : deliver(result.value))
+      const ready = this.#ready()
+      if (ready === true) this.#begin(deliver)
+      else if (ready instanceof Promise)
+        ready.then((r) => (r === true ? this.#begin(deliver) : end(r)))
+      else end(ready)
     })
   }
 
   /**
-   * Takes the session's lock (at once when it is free) and then calls `go(true)`; answers the
-   * abort or the end instead when there is nothing left to run (`go` is not called then).
+   * Whether the turn may step its backend: `true` once it holds the session's lock (at once
+   * when it is free: no promise then), else what to answer instead (the abort or the end).
    */
-  #locked(go: (started: boolean) => Promise<Result>): Promise<Result> {
-    if (this.#ended) return go(false)
-    if (this.#turn.aborted)
-      return Promise.resolve(this.#lastResult(abortMessage(this.#turn.reason)))
-    if (this.#release) return go(true)
+  #ready(): true | Result | Promise<true | Result> {
+    if (this.#ended) return FINISHED
+    if (this.#turn.aborted) return this.#lastResult(abortMessage(this.#turn.reason))
+    if (this.#release) return true
     let lock: Release | Promise<Release>
     try {
       lock = this.#locks.lockSession(this.#input.sessionKey, this.#turn.signal)
     } catch (err) {
-      return Promise.resolve(this.#lastResult(lockFailure(err, this.#turn.reason)))
+      return this.#lastResult(lockFailure(err, this.#turn.reason))
     }
     if (typeof lock === 'function') {
       this.#release = lock
-      return go(true)
+      return true
     }
     return lock.then(
       (release) => {
@@ -199,7 +196,7 @@ class TurnEvents implements AsyncIterableIterator<AgentEvent> {
           this.#settle()
           return this.#lastResult(abortMessage(this.#turn.reason))
         }
-        return go(true)
+        return true as const
       },
       (err) => this.#lastResult(lockFailure(err, this.#turn.reason))
     )
