@@ -1,14 +1,14 @@
 /**
  * The app's `Logger` on pino, for Node, Bun and Deno (the CLI uses it; `mount()` users may pass
- * it too). Lines go to stdout through `turnWriter`: a line costs a serialisation and a string
- * append, and the lines of one event-loop turn go out in one write. `pretty` is for a terminal
+ * it too). Lines go to stdout in batches (`line-batch.ts`): a line costs a serialisation and a
+ * string append, and the lines of 20 ms go out in one write. `pretty` is for a terminal
  * (`pretty-log.ts`).
  */
 import process from 'node:process'
 import pino from 'pino'
 import { errorFields, type LogFormat, type Logger, type LogLevel } from '../core/logger.ts'
 import { prettyDestination } from './pretty-log.ts'
-import { turnWriter } from './turn-writer.ts'
+import { lineBatch } from './line-batch.ts'
 
 export interface LoggerOptions {
   /** Default `info`. */
@@ -56,7 +56,7 @@ export const createLogger = ({
   write,
   color = stdoutIsTerminal() && !process.env.NO_COLOR,
 }: LoggerOptions = {}): PinoLogger => {
-  const stdout = write ? undefined : turnWriter()
+  const stdout = write ? undefined : lineBatch()
   const out = write ?? stdout!.write
   const destination = format === 'pretty' ? prettyDestination(out, color) : { write: out }
   const log = pino(
