@@ -129,7 +129,7 @@ export const runCli = async (argv: string[], runtime: CliRuntime): Promise<void>
   try {
     const { config } = await loadConfig({ path: values.config, env })
     mode = resolveAuth(config, env).mode
-    const sinks = observability(config, env, values)
+    const sinks = await observability(config, env, values)
     logger = sinks.logger
     // Whatever way the process ends from here, the lines of its last turn are written.
     process.once('exit', () => logger.flush())
