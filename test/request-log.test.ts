@@ -17,6 +17,7 @@ import {
   userMessage,
   waitFor,
   within,
+  withServer,
   type TestServer,
 } from './helpers.ts'
 
@@ -24,8 +25,8 @@ const USER = 'alice.secret-user@example.com'
 const WRONG_TOKEN = 'not-the-token-but-also-secret'
 const PROMPT = 'the prompt is content, not for the log'
 
-/** A server whose log lines (pino, in `format`) are kept in `lines`. */
-const logged = async (
+/** Server options whose log lines (pino, in `format`) are kept in `lines`. */
+const logged = (
   format: LogFormat,
   options: {
     level?: LogLevel
@@ -40,13 +41,14 @@ const logged = async (
     color: false,
     write: (line) => lines.push(line),
   })
-  const server = await startServer({
-    logger,
-    config: options.config,
-    ...options.backend,
-  })
-  return { server, lines }
+  return { lines, options: { logger, config: options.config, ...options.backend } }
 }
+
+/** Runs `body` against a server made with `logged(…)`'s options, closing it whatever happens. */
+const withLogged = (
+  { lines, options }: ReturnType<typeof logged>,
+  body: (ctx: { server: TestServer; lines: string[] }) => Promise<void>
+) => withServer(options, (server) => body({ server, lines }))
 
 /** The request lines of a JSON log. */
 const requests = (lines: string[]) =>
@@ -58,16 +60,17 @@ const nthRequest = async (lines: string[], n: number) => {
   return requests(lines)[n - 1]
 }
 
-const withServer = async <T extends { server: TestServer }>(
-  made: Promise<T>,
-  body: (ctx: T) => Promise<void>
-) => {
-  const ctx = await made
-  try {
-    await body(ctx)
-  } finally {
-    await ctx.server.close()
-  }
+/** Opens a chat stream and reads it up to `first` (see `stuck`); returns how to leave it. */
+const openStream = async (server: TestServer) => {
+  const client = new AbortController()
+  const res = await chat(
+    server,
+    { stream: true, ...userMessage('hi') },
+    {},
+    { signal: client.signal }
+  )
+  await bodyReader(res).until((text) => text.includes('"content":"first"'))
+  return () => client.abort()
 }
 
 /** A backend that says `first` and then waits to be aborted. */
@@ -89,7 +92,7 @@ const assertNoSecrets = (lines: string[]) => {
 
 describe('the request log, JSON', () => {
   it('logs a completed call with its route, timing, size and a hashed user session', async () => {
-    await withServer(logged('json'), async ({ server, lines }) => {
+    await withLogged(logged('json'), async ({ server, lines }) => {
       const res = await chat(
         server,
         { user: USER, ...userMessage(PROMPT) },
@@ -120,7 +123,7 @@ describe('the request log, JSON', () => {
   })
 
   it('gives the same user the same hash, and another user another', async () => {
-    await withServer(logged('json'), async ({ server, lines }) => {
+    await withLogged(logged('json'), async ({ server, lines }) => {
       for (const user of [USER, USER, 'bob'])
         await (await chat(server, { user, ...userMessage('x') })).text()
       await nthRequest(lines, 3)
@@ -131,7 +134,7 @@ describe('the request log, JSON', () => {
   })
 
   it('logs a stream when it ends, with its time to first byte', async () => {
-    await withServer(logged('json'), async ({ server, lines }) => {
+    await withLogged(logged('json'), async ({ server, lines }) => {
       const res = await chat(server, { stream: true, ...userMessage(PROMPT) })
       const text = await res.text()
       const entry = await nthRequest(lines, 1)
@@ -148,19 +151,12 @@ describe('the request log, JSON', () => {
 
   it('logs a client that left a stream as client_gone, once', async () => {
     const probe = stuck()
-    await withServer(
+    await withLogged(
       logged('json', { backend: { backend: probe.backend } }),
       async ({ server, lines }) => {
-        const client = new AbortController()
-        const res = await chat(
-          server,
-          { stream: true, ...userMessage('hi') },
-          {},
-          { signal: client.signal }
-        )
-        await bodyReader(res).until((text) => text.includes('"content":"first"'))
+        const leave = await openStream(server)
         assert.equal(requests(lines).length, 0, 'nothing is logged while the stream is open')
-        client.abort()
+        leave()
         await within(probe.aborted, 'the run to be aborted')
         const entry = await nthRequest(lines, 1)
         assert.equal(entry.outcome, 'client_gone')
@@ -177,7 +173,7 @@ describe('the request log, JSON', () => {
       await untilAborted(signal)
       yield { type: 'done', text: 'too late' } satisfies AgentEvent
     })
-    await withServer(
+    await withLogged(
       logged('json', { backend: { backend: probe.backend } }),
       async ({ server, lines }) => {
         const client = new AbortController()
@@ -193,7 +189,7 @@ describe('the request log, JSON', () => {
   })
 
   it('logs a backend failure as failed, and a failed stream too', async () => {
-    await withServer(logged('json'), async ({ server, lines }) => {
+    await withLogged(logged('json'), async ({ server, lines }) => {
       const plain = await chat(server, userMessage('/error it broke'))
       await plain.text()
       assert.equal(plain.status, 502)
@@ -211,7 +207,7 @@ describe('the request log, JSON', () => {
   it('logs a run timeout as timed_out', async () => {
     const probe = stuck()
     const config = { agents: { defaults: { timeoutSeconds: 0.2 } } }
-    await withServer(
+    await withLogged(
       logged('json', { config, backend: { backend: probe.backend } }),
       async ({ server, lines }) => {
         const res = await chat(server, userMessage('hi'))
@@ -224,7 +220,7 @@ describe('the request log, JSON', () => {
 
   it('logs 401, 404, 405 and 413 answers without agent or session, and no secret', async () => {
     const config = { gateway: { http: { endpoints: { chatCompletions: { maxBodyBytes: 100 } } } } }
-    await withServer(logged('json', { config }), async ({ server, lines }) => {
+    await withLogged(logged('json', { config }), async ({ server, lines }) => {
       const wrong = await chat(
         server,
         { user: USER, ...userMessage(PROMPT) },
@@ -259,18 +255,18 @@ describe('the request log, JSON', () => {
   })
 
   it('logs nothing per request below info, and the prompt only with logging.content at debug', async () => {
-    await withServer(logged('json', { level: 'warn' }), async ({ server, lines }) => {
+    await withLogged(logged('json', { level: 'warn' }), async ({ server, lines }) => {
       await (await chat(server, userMessage(PROMPT))).text()
       await (await chat(server, userMessage(PROMPT))).text()
       assert.deepEqual(lines, [])
     })
-    await withServer(logged('json', { level: 'debug' }), async ({ server, lines }) => {
+    await withLogged(logged('json', { level: 'debug' }), async ({ server, lines }) => {
       await (await chat(server, userMessage(PROMPT))).text()
       await nthRequest(lines, 1)
       assertNoSecrets(lines)
     })
     const config = { logging: { content: true } }
-    await withServer(logged('json', { level: 'debug', config }), async ({ server, lines }) => {
+    await withLogged(logged('json', { level: 'debug', config }), async ({ server, lines }) => {
       await (await chat(server, { user: USER, ...userMessage(PROMPT) })).text()
       await nthRequest(lines, 1)
       const input = lines.map((l) => JSON.parse(l)).find((r) => r.msg === 'turn input')
@@ -288,7 +284,7 @@ describe('the request log, pretty', () => {
 
   it('writes one readable line per request: completed, client gone, failed and 401', async () => {
     const probe = stuck()
-    await withServer(logged('pretty'), async ({ server, lines }) => {
+    await withLogged(logged('pretty'), async ({ server, lines }) => {
       await (await chat(server, { user: USER, ...userMessage(PROMPT) })).text()
       await (await chat(server, userMessage('/error it broke'))).text()
       await (
@@ -306,18 +302,11 @@ describe('the request log, pretty', () => {
       )
       assertNoSecrets(lines)
     })
-    await withServer(
+    await withLogged(
       logged('pretty', { backend: { backend: probe.backend } }),
       async ({ server, lines }) => {
-        const client = new AbortController()
-        const res = await chat(
-          server,
-          { stream: true, ...userMessage('hi') },
-          {},
-          { signal: client.signal }
-        )
-        await bodyReader(res).until((text) => text.includes('"content":"first"'))
-        client.abort()
+        const leave = await openStream(server)
+        leave()
         await waitFor(() => lines.length === 1, 'the stream line')
         assert.match(lines[0], LINE)
         assert.match(
