@@ -172,21 +172,11 @@ describe('Durable Objects: two worker instances sharing the store', () => {
     /** Reads a chat stream, logging `<who> text` for each piece of content and `<who> done`. */
     const follow = async (who: string, res: MiniflareResponse, onFirst?: () => void) => {
       assert.equal(res.status, 200)
-      const reader = res.body!.getReader()
-      const decoder = new TextDecoder()
-      let buffered = ''
-      for (;;) {
-        const { done, value } = await reader.read()
-        if (done) break
-        buffered += decoder.decode(value, { stream: true })
-        const end = buffered.lastIndexOf('\n\n')
-        if (end === -1) continue
-        for (const chunk of sseChunks(buffered.slice(0, end + 2))) {
-          if (!chunk.choices[0]?.delta?.content) continue
-          log.push(`${who} text`)
-          if (log.filter((e) => e.startsWith(who)).length === 1) onFirst?.()
-        }
-        buffered = buffered.slice(end + 2)
+      let first = true
+      for await (const _ of contents(res)) {
+        log.push(`${who} text`)
+        if (first) onFirst?.()
+        first = false
       }
       log.push(`${who} done`)
     }
