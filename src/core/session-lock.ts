@@ -23,14 +23,15 @@ export class SessionLocks {
    * @throws the signal's reason when aborted while waiting (the place in the queue is given up)
    */
   acquire(key: string, signal: AbortSignal): (() => void) | Promise<() => void> {
-    let queue = this.#queues.get(key)
+    const queue = this.#queues.get(key)
     if (queue === undefined) {
       this.#queues.set(key, null)
       return this.#releaser(key)
     }
     if (signal.aborted) return Promise.reject(signal.reason)
-    if (queue === null) this.#queues.set(key, (queue = []))
-    const waiting = queue
+    // The first to wait makes the session's line.
+    const waiting = queue ?? []
+    if (queue === null) this.#queues.set(key, waiting)
     return new Promise((resolve, reject) => {
       const onAbort = () => {
         const at = waiting.indexOf(waiter)
