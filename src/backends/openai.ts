@@ -22,6 +22,7 @@ import {
   unreachableError,
 } from './openai-errors.ts'
 import { buildRequestBody, withCurrentImages } from './openai-messages.ts'
+import { randomHex } from '../core/random-id.ts'
 import { sseEvents } from './openai-sse.ts'
 import { SessionMemory, composeHistory, isStableSessionKey } from './session-memory.ts'
 
@@ -57,7 +58,7 @@ const stopReasonOf = (finish: string | undefined, hasCalls: boolean): StopReason
   return 'stop'
 }
 
-const newCallId = () => `call_${crypto.randomUUID().replace(/-/g, '').slice(0, 24)}`
+const newCallId = () => `call_${randomHex().slice(0, 24)}`
 
 /**
  * Tool-call deltas → whole calls. OpenAI sends a call's id and name first and its arguments in

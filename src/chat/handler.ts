@@ -8,6 +8,7 @@ import type { AppContext, Endpoint } from '../core/context.ts'
 import { ApiError, withHeaders } from '../core/errors.ts'
 import { decodeImages } from '../core/images.ts'
 import { buildPrompt } from '../core/prompt.ts'
+import { randomUuid } from '../core/random-id.ts'
 import { respondJson } from '../core/respond.ts'
 import { runInput } from '../core/run-input.ts'
 import { WRITE } from '../core/scopes.ts'
@@ -57,7 +58,7 @@ export const chatHandler = (ctx: AppContext, markBodyRead: (c: Context) => void)
           : []
 
       const completion: CompletionContext = {
-        id: `chatcmpl-${crypto.randomUUID()}`,
+        id: `chatcmpl-${randomUuid()}`,
         created: Math.floor(Date.now() / 1000),
         model: req.model,
         toolChoice: req.toolChoice,

@@ -5,26 +5,31 @@
  * usual case) each new deadline is the latest, so adding and removing one touches no timer.
  */
 
-export interface Deadline {
+import { LiveList, type Link } from './live-list.ts'
+
+interface Due {
   readonly at: number
   readonly onExpire: () => void
 }
 
+/** A deadline, as `cancel()` takes it. */
+export type Deadline = Link<Due>
+
 export class Deadlines {
-  readonly #live = new Set<Deadline>()
+  readonly #live = new LiveList<Due>()
   #timer: ReturnType<typeof setTimeout> | undefined
   #timerAt = Infinity
 
   /** Calls `onExpire` in `ms` milliseconds, unless `cancel()`ed first. */
   add(ms: number, onExpire: () => void): Deadline {
-    const deadline = { at: Date.now() + ms, onExpire }
-    this.#live.add(deadline)
-    if (deadline.at < this.#timerAt) this.#schedule(deadline.at)
+    const at = Date.now() + ms
+    const deadline = this.#live.add({ at, onExpire })
+    if (at < this.#timerAt) this.#schedule(at)
     return deadline
   }
 
   cancel(deadline: Deadline | undefined): void {
-    if (deadline) this.#live.delete(deadline)
+    this.#live.delete(deadline)
   }
 
   #schedule(at: number) {
@@ -41,12 +46,14 @@ export class Deadlines {
     const now = Date.now()
     let next = Infinity
     for (const deadline of this.#live) {
-      if (deadline.at <= now) {
+      const { at, onExpire } = deadline.value
+      if (at <= now) {
         this.#live.delete(deadline)
-        deadline.onExpire()
-      } else if (deadline.at < next) next = deadline.at
+        onExpire()
+      } else if (at < next) next = at
     }
-    if (next < Infinity) this.#schedule(next)
+    // A deadline added by an `onExpire` above has set its own timer if it is the earliest.
+    if (next < this.#timerAt) this.#schedule(next)
   }
 }
 

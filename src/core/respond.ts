@@ -6,6 +6,7 @@
  * straight to `writeHead` there, and is a valid `HeadersInit` on every other runtime.
  */
 import { exchangeOf } from './exchange.ts'
+import { randomUuid } from './random-id.ts'
 
 export const JSON_TYPE = 'application/json; charset=utf-8'
 
@@ -18,7 +19,7 @@ const CLIENT_REQUEST_ID = /^[\w\-=]{1,255}$/
  */
 export const requestIdOf = (request: Request | null): string => {
   const id = request && request.headers.get('x-request-id')
-  return id !== null && CLIENT_REQUEST_ID.test(id) ? id : crypto.randomUUID()
+  return id !== null && CLIENT_REQUEST_ID.test(id) ? id : randomUuid()
 }
 
 /** A header carries visible ASCII only; anything else is sent percent-encoded. */

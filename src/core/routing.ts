@@ -2,6 +2,7 @@
 import { AGENT_ID_PATTERN, defaultAgentId, type AgentInfo } from '../config.ts'
 import { mayUseAgent, type ApiKey } from './api-keys.ts'
 import { ApiError, badRequest } from './errors.ts'
+import { randomUuid } from './random-id.ts'
 
 export interface Route {
   agentId: string
@@ -145,7 +146,7 @@ export const resolveRoute = (
   } else if (user) {
     sessionKey = `${scope ?? `agent:${agentId}:`}${sessionPrefix}-user:${user.toLowerCase()}`
   } else {
-    sessionKey = `${scope ?? `agent:${agentId}:`}${sessionPrefix}:${crypto.randomUUID()}`
+    sessionKey = `${scope ?? `agent:${agentId}:`}${sessionPrefix}:${randomUuid()}`
   }
 
   const channel = headers.get('x-openclaw-message-channel')?.trim().toLowerCase()

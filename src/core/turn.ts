@@ -3,11 +3,12 @@
  * shutdown drain), or when the turn outlives the run timeout; its reason says which, so the client
  * hears why. The backend gets a real `AbortSignal`; the app's own parts hear of the abort through
  * `onAbort`, plain callbacks, because a listener on a signal costs more than the rest of a short
- * turn's bookkeeping on Node 20 (bench/notes.md). Live turns are kept in a set, so stopping them
+ * turn's bookkeeping on Node 20 (bench/notes.md). Live turns are kept in a list, so stopping them
  * all needs no listener per turn on a shared signal.
  */
 import { deadlines, type Deadline } from './deadlines.ts'
 import { ApiError } from './errors.ts'
+import { LiveList, type Link } from './live-list.ts'
 
 /** Subscribes to the client going away; returns the unsubscribe. */
 export type ClientWatch = (onGone: (reason: unknown) => void) => () => void
@@ -25,15 +26,16 @@ export const watchRequestSignal =
 export class Turn {
   readonly #controller = new AbortController()
   readonly #hooks: (() => void)[] = []
-  readonly #live: Set<Turn>
+  readonly #live: LiveList<Turn>
+  readonly #link: Link<Turn>
   #aborted = false
   #reason: unknown
   #unwatch: (() => void) | undefined
   #deadline: Deadline | undefined
 
-  constructor(live: Set<Turn>, watchClient: ClientWatch, timeoutSeconds: number) {
+  constructor(live: LiveList<Turn>, watchClient: ClientWatch, timeoutSeconds: number) {
     this.#live = live
-    live.add(this)
+    this.#link = live.add(this)
     this.#unwatch = watchClient((reason) => this.abort(reason))
     if (timeoutSeconds > 0 && !this.#aborted) {
       this.#deadline = deadlines.add(timeoutSeconds * 1000, () => {
@@ -76,18 +78,18 @@ export class Turn {
     deadlines.cancel(this.#deadline)
     this.#unwatch?.()
     this.#unwatch = undefined
-    this.#live.delete(this)
+    this.#live.delete(this.#link)
   }
 }
 
 export class Turns {
-  readonly #live = new Set<Turn>()
+  readonly #live = new LiveList<Turn>()
   #stopped: { reason: unknown } | undefined
 
   /** Aborts every live turn, and every turn made from now on, with `reason`. */
   abortAll(reason: unknown): void {
     this.#stopped ??= { reason }
-    for (const turn of this.#live) turn.abort(reason)
+    for (const { value: turn } of this.#live) turn.abort(reason)
   }
 
   /**

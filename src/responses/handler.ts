@@ -12,6 +12,7 @@ import { ApiError, badRequest, withHeaders } from '../core/errors.ts'
 import { decodeFiles } from '../core/files.ts'
 import { decodeImages } from '../core/images.ts'
 import { buildPrompt } from '../core/prompt.ts'
+import { randomHex } from '../core/random-id.ts'
 import { headerValue, respondJson } from '../core/respond.ts'
 import { eachEvent } from '../core/run.ts'
 import { runInput } from '../core/run-input.ts'
@@ -156,7 +157,7 @@ export const responsesHandlers = (
         labelLoneTool: true,
       })
 
-      const id = `resp_${crypto.randomUUID().replaceAll('-', '')}`
+      const id = `resp_${randomHex()}`
       // Also on a failed answer, whose error envelope has no room for it: the response is kept
       // (as OpenAI keeps failed ones), and `previous_response_id` may continue its session.
       headers['x-openclaw-response-id'] = id

@@ -9,6 +9,7 @@ import * as v from 'valibot'
 import type { NormalizedMessage } from '../backend.ts'
 import { badRequest } from '../core/errors.ts'
 import type { FileSource } from '../core/files.ts'
+import { randomHex } from '../core/random-id.ts'
 
 const TEXT_PARTS = ['input_text', 'output_text', 'text']
 
@@ -233,7 +234,7 @@ export const toConversation = (items: InputItem[], lookup: ItemLookup = () => un
 const resourceId = (prefix: string, given: unknown) =>
   typeof given === 'string' && given
     ? given
-    : `${prefix}_${crypto.randomUUID().replaceAll('-', '')}`
+    : `${prefix}_${randomHex()}`
 
 /** A content part as `input_items` lists it: text as given, media without its inline bytes. */
 const partResource = (part: Record<string, unknown>) => {

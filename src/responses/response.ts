@@ -6,6 +6,7 @@
 import type { AgentEvent, AgentUsage, StopReason, ToolCall } from '../backend.ts'
 import type { ApiError } from '../core/errors.ts'
 import { NO_RESPONSE } from '../core/prompt.ts'
+import { randomHex } from '../core/random-id.ts'
 import { argumentPieces, errorFromEvent, holdsText, unmetToolChoice } from '../core/tools.ts'
 import { mapResponsesUsage } from '../core/usage.ts'
 import type { ResponsesRequest } from './request.ts'
@@ -38,8 +39,6 @@ const textPart = (text: string) => ({
  */
 const errorCode = (status: number) =>
   status === 429 ? 'rate_limit_exceeded' : status < 500 ? 'invalid_prompt' : 'server_error'
-
-const uuid = () => crypto.randomUUID().replaceAll('-', '')
 
 export class ResponseBuilder {
   status: ResponseStatus = 'in_progress'
@@ -135,7 +134,7 @@ export class ResponseBuilder {
   #openMessage(): ResponseEvent[] {
     const item: OutputItem = {
       type: 'message',
-      id: `msg_${uuid()}`,
+      id: `msg_${randomHex()}`,
       status: 'in_progress',
       role: 'assistant',
       content: [],
@@ -217,7 +216,7 @@ export class ResponseBuilder {
   #call(call: ToolCall): ResponseEvent[] {
     const item: OutputItem = {
       type: 'function_call',
-      id: `fc_${uuid()}`,
+      id: `fc_${randomHex()}`,
       call_id: call.id,
       name: call.name,
       arguments: '',
