@@ -232,9 +232,7 @@ export const toConversation = (items: InputItem[], lookup: ItemLookup = () => un
 }
 
 const resourceId = (prefix: string, given: unknown) =>
-  typeof given === 'string' && given
-    ? given
-    : `${prefix}_${randomHex()}`
+  typeof given === 'string' && given ? given : `${prefix}_${randomHex()}`
 
 /** A content part as `input_items` lists it: text as given, media without its inline bytes. */
 const partResource = (part: Record<string, unknown>) => {
