@@ -28,22 +28,25 @@ export interface ExchangeSinks {
 }
 
 /**
- * Live exchanges. An entry is deleted as soon as the answer is made (a stream's body holds its
- * exchange itself): entries left for the garbage collector to find cost ~10 µs of CPU per
- * request under load (bench/notes.md), as much as a third of a short answer.
+ * A live exchange is kept on its `Request`, under this module's own symbol, and taken off as
+ * soon as the answer is made (a stream's body holds its exchange itself). A `WeakMap` from
+ * requests cost ~1 µs more per request (`bench/pipeline.ts`, bench/notes.md): the garbage
+ * collector treats each of its entries as an ephemeron.
  */
-const exchanges = new WeakMap<Request, Exchange>()
+const EXCHANGE = Symbol('exchange')
+
+type Holder = Request & { [EXCHANGE]?: Exchange }
 
 /** Begins the exchange of `request` (with the runtime's `env`, for the client's address). */
 export const beginExchange = (request: Request, env: unknown, sinks: ExchangeSinks): Exchange => {
   const exchange = new Exchange(request, env, sinks)
-  exchanges.set(request, exchange)
+  ;(request as Holder)[EXCHANGE] = exchange
   return exchange
 }
 
 /** The exchange of a request the app is answering. */
 export const exchangeOf = (request: Request | null): Exchange | undefined =>
-  request === null ? undefined : exchanges.get(request)
+  request === null ? undefined : (request as Holder)[EXCHANGE]
 
 /** Milliseconds to two decimals: enough to see our overhead, short in a header. */
 const ms = (t: number) => Math.round(t * 100) / 100
@@ -131,7 +134,7 @@ export class Exchange implements StreamMeter {
     headers: Record<string, string> | undefined,
     body: BodyInit | null
   ): string {
-    exchanges.delete(this.#request)
+    ;(this.#request as Holder)[EXCHANGE] = undefined
     const now = performance.now()
     const stream = body instanceof ReadableStream
     // Also when nothing is logged: a slot must come back whether or not anyone listens.
