@@ -17,17 +17,11 @@ interface Node<T> extends Link<T> {
 
 export class LiveList<T> implements Iterable<Link<T>> {
   #head: Node<T> | undefined
-  #size = 0
-
-  get size(): number {
-    return this.#size
-  }
 
   add(value: T): Link<T> {
     const node: Node<T> = { value, prev: undefined, next: this.#head, live: true }
     if (this.#head) this.#head.prev = node
     this.#head = node
-    this.#size++
     return node
   }
 
@@ -39,7 +33,6 @@ export class LiveList<T> implements Iterable<Link<T>> {
     if (node.prev) node.prev.next = node.next
     else this.#head = node.next
     if (node.next) node.next.prev = node.prev
-    this.#size--
   }
 
   /**
