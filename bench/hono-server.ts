@@ -10,7 +10,7 @@ import { Hono } from 'hono'
 import { stream } from 'hono/streaming'
 import { answer, chunks, SSE_HEADERS, TOKEN, UNAUTHORIZED } from './answer.ts'
 
-const app = new Hono()
+export const app = new Hono()
 app.post('/v1/chat/completions', async (c) => {
   if (c.req.header('authorization') !== `Bearer ${TOKEN}`) {
     return c.body(UNAUTHORIZED, 401, { 'content-type': 'application/json' })
@@ -27,7 +27,10 @@ app.post('/v1/chat/completions', async (c) => {
   })
 })
 
-serve({ fetch: app.fetch, port: Number(process.argv[2] ?? 0), hostname: '127.0.0.1' }, (info) =>
-  console.log(`hono listening on http://127.0.0.1:${info.port}`)
-)
-process.on('SIGTERM', () => process.exit(0))
+// Served when run; `bench/pipeline.ts` imports the app alone.
+if (import.meta.url === `file://${process.argv[1]}`) {
+  serve({ fetch: app.fetch, port: Number(process.argv[2] ?? 0), hostname: '127.0.0.1' }, (info) =>
+    console.log(`hono listening on http://127.0.0.1:${info.port}`)
+  )
+  process.on('SIGTERM', () => process.exit(0))
+}

@@ -11,9 +11,9 @@
  */
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { Hono } from 'hono'
-import { answer, TOKEN } from './answer.ts'
+import { TOKEN } from './answer.ts'
 import { BODIES, type BodyName } from './bodies.ts'
+import { app as bareHono } from './hono-server.ts'
 import { median } from './lib.ts'
 
 type Fetch = (request: Request) => Response | Promise<Response>
@@ -37,19 +37,6 @@ const headers = {
 }
 const request = () =>
   new Request('http://127.0.0.1:18789/v1/chat/completions', { method: 'POST', headers, body })
-
-/** bench/hono-server.ts's handler, without its server. */
-const bareHono = () => {
-  const app = new Hono()
-  app.post('/v1/chat/completions', async (c) => {
-    if (c.req.header('authorization') !== `Bearer ${TOKEN}`) return c.body(null, 401)
-    const json = await c.req.json()
-    return c.body((await answer(json)).json(), 200, {
-      'content-type': 'application/json; charset=utf-8',
-    })
-  })
-  return (r: Request) => app.fetch(r)
-}
 
 /** Ours from a build: the echo backend, the request log on (as JSON, written nowhere). */
 const ours = async (dir: string): Promise<Fetch> => {
@@ -87,7 +74,7 @@ const measure = async (fetch: Fetch) => {
   return ((performance.now() - started) * 1000) / requests
 }
 
-const apps: [string, Fetch][] = [['bare Hono', bareHono()]]
+const apps: [string, Fetch][] = [['bare Hono', (r) => bareHono.fetch(r)]]
 for (const dir of positionals.length ? positionals : ['.']) apps.push([dir, await ours(dir)])
 
 const times = new Map<string, number[]>(apps.map(([name]) => [name, []]))
