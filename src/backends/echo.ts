@@ -3,7 +3,7 @@
  * would receive, which makes it the reference for tests, demos and benchmarks.
  */
 import type { AgentBackend, AgentEvent, AgentRunInput } from '../backend.ts'
-import { randomHex } from '../core/random-id.ts'
+import { randomCallId } from '../core/random-id.ts'
 
 export interface EchoBackendOptions {
   /** Characters per streamed chunk (default 8). */
@@ -60,7 +60,7 @@ export const echoBackend = ({
         type: 'tool_calls',
         calls: [
           {
-            id: `call_${randomHex().slice(0, 24)}`,
+            id: randomCallId(),
             name: tool[1],
             arguments: args,
           },

@@ -22,7 +22,7 @@ import {
   unreachableError,
 } from './openai-errors.ts'
 import { buildRequestBody, withCurrentImages } from './openai-messages.ts'
-import { randomHex } from '../core/random-id.ts'
+import { randomCallId } from '../core/random-id.ts'
 import { sseEvents } from './openai-sse.ts'
 import { SessionMemory, composeHistory, isStableSessionKey } from './session-memory.ts'
 
@@ -58,8 +58,6 @@ const stopReasonOf = (finish: string | undefined, hasCalls: boolean): StopReason
   return 'stop'
 }
 
-const newCallId = () => `call_${randomHex().slice(0, 24)}`
-
 /**
  * Tool-call deltas → whole calls. OpenAI sends a call's id and name first and its arguments in
  * pieces under one `index`; Ollama sends each call whole. A new id under a used index is a new
@@ -92,7 +90,7 @@ class ToolCallAssembler {
   calls(): ToolCall[] {
     return this.#calls
       .filter((c) => c.name)
-      .map((c) => ({ id: c.id || newCallId(), name: c.name, arguments: c.arguments || '{}' }))
+      .map((c) => ({ id: c.id || randomCallId(), name: c.name, arguments: c.arguments || '{}' }))
   }
 }
 

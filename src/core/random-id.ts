@@ -53,3 +53,6 @@ export const randomHex = (): string => {
   }
   return String.fromCharCode.apply(null, plain)
 }
+
+/** A tool call's id, as OpenAI's look (`call_` and 24 hex digits), for calls a backend names. */
+export const randomCallId = (): string => `call_${randomHex().slice(0, 24)}`
