@@ -14,7 +14,7 @@
  * and two CPUs; without them it runs unpinned and says so.
  */
 import { spawnSync } from 'node:child_process'
-import { basename, resolve } from 'node:path'
+import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { BODIES, type BodyName } from './bodies.ts'
 import { benchConfig, median, node24, startServer, tsArgs, type Server } from './lib.ts'
@@ -56,7 +56,9 @@ try {
   for (const dir of positionals.length ? positionals : ['.']) {
     const cli = resolve(dir, 'dist/cli.js')
     const args = [cli, 'serve', '--config', config, '--port', '0']
-    servers.push(await startServer(basename(resolve(dir)), ...onCpu0(args)))
+    // Named as given, as bench/pipeline.ts names them: results are kept by name.
+    if (servers.some((s) => s.name === dir)) throw new Error(`${dir} is given twice`)
+    servers.push(await startServer(dir, ...onCpu0(args)))
   }
   for (const body of values.body.split(',') as BodyName[]) {
     if (!BODIES[body]) throw new Error(`--body takes ${Object.keys(BODIES).join(', ')}`)
