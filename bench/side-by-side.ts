@@ -8,10 +8,12 @@
  * the rounds are printed.
  *
  * Usage: node bench/side-by-side.ts [--body short,history,long] [--connections 1,64]
- *   [--rounds 8] [--seconds 2] [DIR...]
+ *   [--rounds 8] [--seconds 2] [--floor] [DIR...]
  * (on Node 24 when `npm run test:openclaw` installed it, else this Node; with `--import tsx` on
  * Node 20). Each DIR holds a build of ours (`dist/`; default `.`). Needs `taskset` (util-linux)
- * and two CPUs; without them it runs unpinned and says so.
+ * and two CPUs; without them it runs unpinned and says so. `--floor` adds the contract floor
+ * (`bench/contract-floor-server.ts`: bare Hono plus the headers and log line our contract makes
+ * every answer carry), to tell the contract's share of the gap from the pipeline's.
  */
 import { spawnSync } from 'node:child_process'
 import { resolve } from 'node:path'
@@ -41,6 +43,7 @@ const { values, positionals } = parseArgs({
     connections: { type: 'string', default: '64' },
     rounds: { type: 'string', default: '8' },
     seconds: { type: 'string', default: '2' },
+    floor: { type: 'boolean', default: false },
   },
 })
 
@@ -53,6 +56,10 @@ const servers: Server[] = [
   await startServer('bare Hono', ...onCpu0([...tsArgs(node), 'bench/hono-server.ts'])),
 ]
 try {
+  if (values.floor) {
+    const floor = [...tsArgs(node), 'bench/contract-floor-server.ts']
+    servers.push(await startServer('contract floor', ...onCpu0(floor)))
+  }
   for (const dir of positionals.length ? positionals : ['.']) {
     const cli = resolve(dir, 'dist/cli.js')
     const args = [cli, 'serve', '--config', config, '--port', '0']
