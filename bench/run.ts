@@ -78,7 +78,7 @@ for (const [runtime, table] of [
   if (!table) continue
   for (const body of Object.keys(BODIES) as BodyName[]) {
     for (const c of [1, 64] as const) {
-      const { raw, hono, ours } = table[body][c]
+      const { raw, hono, ours, floor } = table[body][c]
       const rps = ours.rps / hono.rps
       const cpu = ours.cpuMicros / hono.cpuMicros
       const judged = table === ns
@@ -89,7 +89,12 @@ for (const [runtime, table] of [
       )
       const line = (name: string, r: Round) =>
         `| ${where} | ${name} | ${fmt(r.rps)} | ${fmt(r.p50, 1)} / ${fmt(r.p99, 1)} | ${fmt(r.cpuMicros, 1)} | ${fmt(r.serverCpu * 100)} % | ${fmt(r.loadCpu * 100)} % |`
-      details.push(line('raw node:http', raw), line('bare Hono', hono), line('ours', ours))
+      details.push(
+        line('raw node:http', raw),
+        line('bare Hono', hono),
+        line('contract floor', floor),
+        line('ours', ours)
+      )
     }
   }
 }
@@ -140,7 +145,7 @@ ${rows.join('\n')}
 
 ## Non-stream, every server
 
-Bodies (\`bench/bodies.ts\`, shaped as the \`openai\` SDK sends them): **short**, one 64-character message (8 echo events); **history**, a system prompt and a six-turn history (~2 KB; the echo answers the flattened prompt, ~250 events); **long**, a 2 000-character message (250 events). The raw baseline (\`bench/baseline-server.ts\`) and bare Hono (\`bench/hono-server.ts\`, a plain \`app.post\` on \`@hono/node-server\`) do the same job: check the bearer token, parse the JSON, pull the echo's 8-character pieces through an async iterator, write the same answer (\`bench/answer.ts\`). Ours is the CLI with the echo backend. Load: autocannon. Server and load-generator CPU are each process's CPU time over the round (100 % = one core): a server near 100 % while the load generator has room is saturated.
+Bodies (\`bench/bodies.ts\`, shaped as the \`openai\` SDK sends them): **short**, one 64-character message (8 echo events); **history**, a system prompt and a six-turn history (~2 KB; the echo answers the flattened prompt, ~250 events); **long**, a 2 000-character message (250 events). The raw baseline (\`bench/baseline-server.ts\`) and bare Hono (\`bench/hono-server.ts\`, a plain \`app.post\` on \`@hono/node-server\`) do the same job: check the bearer token, parse the JSON, pull the echo's 8-character pieces through an async iterator, write the same answer (\`bench/answer.ts\`). Ours is the CLI with the echo backend. The contract floor (\`bench/contract-floor-server.ts\`, not a baseline of the targets) is bare Hono plus what our contract makes every answer carry, made with our own logger and ids: the six headers (request id, two safety headers, agent, session key, \`Server-Timing\`) and the request-log line. What it costs above bare Hono is the contract's; what ours costs above it is the pipeline's. Load: autocannon. Server and load-generator CPU are each process's CPU time over the round (100 % = one core): a server near 100 % while the load generator has room is saturated.
 
 | scenario | server | req/s | latency p50 / p99 (ms) | server CPU per request (µs) | server CPU | load generator CPU |
 |---|---|---|---|---|---|---|

@@ -97,9 +97,14 @@ export const startTrio = async (node: string) => {
 
 export type NonStream = Record<BodyName, Record<1 | 64, Record<string, Round>>>
 
-/** Every body at 1 and at 64 connections, on `node`. */
+/**
+ * Every body at 1 and at 64 connections, on `node`; beside the three servers, the contract floor
+ * (`bench/contract-floor-server.ts`), which tells the contract's share of ours' cost from the
+ * pipeline's.
+ */
 export const nonStream = async (node: string, rounds: number, seconds: number) => {
-  const servers = await startTrio(node)
+  const floorArgs = [...tsArgs(node), 'bench/contract-floor-server.ts']
+  const servers = [...(await startTrio(node)), await startServer('floor', node, floorArgs)]
   try {
     const out = {} as NonStream
     for (const name of Object.keys(BODIES) as BodyName[]) {
