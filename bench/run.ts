@@ -79,8 +79,8 @@ for (const [runtime, table] of [
   for (const body of Object.keys(BODIES) as BodyName[]) {
     for (const c of [1, 64] as const) {
       const { raw, hono, ours, floor } = table[body][c]
-      const rps = ours.rps / hono.rps
-      const cpu = ours.cpuMicros / hono.cpuMicros
+      const rps = ours.rpsRatio
+      const cpu = ours.cpuRatio
       const judged = table === ns
       const where = `${runtime}, ${body}, ${c} connection${c > 1 ? 's' : ''}`
       rows.push(
@@ -137,7 +137,7 @@ const fixedRateRow = (name: string, r: (typeof pn)['direct']) =>
 
 const md = `# Benchmark results
 
-Run on ${new Date().toISOString().slice(0, 10)} with \`npm run bench\` on ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}): targets judged on Node ${mainVersion}, Node 20 reported beside; load generators in their own processes on the same runtime. Each figure is the median of ${rounds} rounds (after a warm-up round) in which the servers alternate.
+Run on ${new Date().toISOString().slice(0, 10)} with \`npm run bench\` on ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}): targets judged on Node ${mainVersion}, Node 20 reported beside; load generators in their own processes on the same runtime. Each figure is the median of ${rounds} rounds (after a warm-up round) in which the servers alternate. Non-stream ratios to bare Hono are taken within each round, where drift between rounds cancels out, and the figure is their median.
 
 | target | figure | target | |
 |---|---|---|---|

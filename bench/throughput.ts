@@ -50,11 +50,11 @@ export const nonStreamRound =
     if (rate) args.push(String(rate))
     const result = await autocannon(node, args)
     const wall = (performance.now() - started) / 1000
-    const cpu = cpuSeconds(pid) - before
+    const used = cpuSeconds(pid) - before
     return {
       ...result,
-      cpuMicros: (cpu * 1e6) / Math.max(1, result.rps * wall),
-      serverCpu: cpu / wall,
+      cpuMicros: (used * 1e6) / Math.max(1, result.rps * wall),
+      serverCpu: used / wall,
     }
   }
 
@@ -95,7 +95,45 @@ export const startTrio = async (node: string) => {
   return [raw, hono, ours]
 }
 
-export type NonStream = Record<BodyName, Record<1 | 64, Record<string, Round>>>
+/** A server's figures, and its req/s and CPU per request as ratios to bare Hono's. */
+export interface Judged extends Round {
+  rpsRatio: number
+  cpuRatio: number
+}
+
+export type NonStream = Record<BodyName, Record<1 | 64, Record<string, Judged>>>
+
+/**
+ * Warm-up, then `rounds` rounds, each running every server once in an order that alternates.
+ * Each server's ratios to bare Hono are taken within each round, so that drift between rounds (a
+ * shared machine's) cancels out; every figure is the median over the rounds.
+ */
+const judge = async (
+  servers: Server[],
+  measure: (s: Server) => Promise<Round>,
+  rounds: number
+): Promise<Record<string, Judged>> => {
+  for (const s of servers) await measure(s)
+  const rows = new Map<string, Judged[]>(servers.map((s) => [s.name, []]))
+  for (let r = 0; r < rounds; r++) {
+    const got = new Map<string, Round>()
+    for (const s of r % 2 ? [...servers].reverse() : servers) got.set(s.name, await measure(s))
+    const hono = got.get('hono')!
+    for (const [name, round] of got) {
+      const rpsRatio = round.rps / hono.rps
+      rows.get(name)!.push({ ...round, rpsRatio, cpuRatio: round.cpuMicros / hono.cpuMicros })
+    }
+  }
+  const out: Record<string, Judged> = {}
+  for (const [name, list] of rows) {
+    const medians: Record<string, number> = {}
+    for (const key of Object.keys(list[0])) {
+      medians[key] = median(list.map((row) => (row as unknown as Record<string, number>)[key]))
+    }
+    out[name] = medians as unknown as Judged
+  }
+  return out
+}
 
 /**
  * Every body at 1 and at 64 connections, on `node`; beside the three servers, the contract floor
@@ -111,7 +149,7 @@ export const nonStream = async (node: string, rounds: number, seconds: number) =
       out[name] = {} as NonStream[BodyName]
       for (const connections of [1, 64] as const) {
         const measure = nonStreamRound(node, BODIES[name], connections, seconds)
-        out[name][connections] = await compare(servers, measure, rounds)
+        out[name][connections] = await judge(servers, measure, rounds)
       }
     }
     return out
