@@ -69,6 +69,11 @@ export const compare = async <T extends object>(
   for (let r = 0; r < rounds; r++) {
     for (const s of servers) results.get(s.name)!.push(await measure(s))
   }
+  return mediansOf(results)
+}
+
+/** Per server, the median of each figure over its rounds. */
+const mediansOf = <T extends object>(results: Map<string, T[]>): Record<string, T> => {
   const out: Record<string, T> = {}
   for (const [name, rows] of results) {
     const medians: Record<string, number> = {}
@@ -124,15 +129,7 @@ const judge = async (
       rows.get(name)!.push({ ...round, rpsRatio, cpuRatio: round.cpuMicros / hono.cpuMicros })
     }
   }
-  const out: Record<string, Judged> = {}
-  for (const [name, list] of rows) {
-    const medians: Record<string, number> = {}
-    for (const key of Object.keys(list[0])) {
-      medians[key] = median(list.map((row) => (row as unknown as Record<string, number>)[key]))
-    }
-    out[name] = medians as unknown as Judged
-  }
-  return out
+  return mediansOf(rows)
 }
 
 /**
