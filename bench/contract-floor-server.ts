@@ -18,7 +18,7 @@ const { randomUuid } = await built('core/random-id.js')
 const logger = (await built('runtimes/logger.js')).createLogger({ level: 'info', format: 'json' })
 const ms = (t: number) => Math.round(t * 100) / 100
 
-export const app = new Hono()
+const app = new Hono()
 app.post('/v1/chat/completions', async (c) => {
   const start = performance.now()
   if (c.req.header('authorization') !== `Bearer ${TOKEN}`) {

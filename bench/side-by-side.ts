@@ -20,7 +20,7 @@ import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { BODIES, type BodyName } from './bodies.ts'
 import { benchConfig, median, node24, startServer, tsArgs, type Server } from './lib.ts'
-import { nonStreamRound } from './throughput.ts'
+import { nonStreamRound, roundsAgainst } from './throughput.ts'
 
 const PINNED = 'BENCH_SIDE_BY_SIDE_PINNED'
 const canPin = spawnSync('taskset', ['-c', '0,1', 'true']).status === 0
@@ -71,24 +71,13 @@ try {
     if (!BODIES[body]) throw new Error(`--body takes ${Object.keys(BODIES).join(', ')}`)
     for (const connections of values.connections.split(',').map(Number)) {
       const round = nonStreamRound(node, BODIES[body], connections, Number(values.seconds))
-      // A warm-up round, not counted.
-      for (const s of servers) await round(s)
-      const micros = new Map<string, number[]>(servers.map((s) => [s.name, []]))
-      const ratios = new Map<string, number[]>(servers.map((s) => [s.name, []]))
-      for (let r = 0; r < Number(values.rounds); r++) {
-        const order = r % 2 ? [...servers].reverse() : servers
-        const got = new Map<string, number>()
-        for (const s of order) got.set(s.name, (await round(s)).cpuMicros)
-        for (const s of servers) {
-          micros.get(s.name)!.push(got.get(s.name)!)
-          ratios.get(s.name)!.push(got.get(s.name)! / got.get('bare Hono')!)
-        }
-      }
+      const rows = await roundsAgainst(servers, round, Number(values.rounds), 'bare Hono')
       console.log(`${body}, ${connections} connection${connections === 1 ? '' : 's'}:`)
       for (const s of servers) {
-        const r = ratios.get(s.name)!
+        const r = rows.get(s.name)!.map((row) => row.cpuRatio)
+        const micros = median(rows.get(s.name)!.map((row) => row.cpuMicros))
         console.log(
-          `  ${s.name.padEnd(24)} ${median(micros.get(s.name)!).toFixed(1).padStart(6)} µs/request` +
+          `  ${s.name.padEnd(24)} ${micros.toFixed(1).padStart(6)} µs/request` +
             `  ${median(r).toFixed(3)} × bare Hono` +
             `  (${Math.min(...r).toFixed(2)}–${Math.max(...r).toFixed(2)})`
         )

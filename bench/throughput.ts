@@ -110,26 +110,27 @@ export type NonStream = Record<BodyName, Record<1 | 64, Record<string, Judged>>>
 
 /**
  * Warm-up, then `rounds` rounds, each running every server once in an order that alternates.
- * Each server's ratios to bare Hono are taken within each round, so that drift between rounds (a
- * shared machine's) cancels out; every figure is the median over the rounds.
+ * Per server, each round's figures with its ratios to `baseline`'s in the same round, so that
+ * drift between rounds (a shared machine's) cancels out of the ratios.
  */
-const judge = async (
+export const roundsAgainst = async (
   servers: Server[],
   measure: (s: Server) => Promise<Round>,
-  rounds: number
-): Promise<Record<string, Judged>> => {
+  rounds: number,
+  baseline: string
+): Promise<Map<string, Judged[]>> => {
   for (const s of servers) await measure(s)
   const rows = new Map<string, Judged[]>(servers.map((s) => [s.name, []]))
   for (let r = 0; r < rounds; r++) {
     const got = new Map<string, Round>()
     for (const s of r % 2 ? [...servers].reverse() : servers) got.set(s.name, await measure(s))
-    const hono = got.get('hono')!
+    const base = got.get(baseline)!
     for (const [name, round] of got) {
-      const rpsRatio = round.rps / hono.rps
-      rows.get(name)!.push({ ...round, rpsRatio, cpuRatio: round.cpuMicros / hono.cpuMicros })
+      const rpsRatio = round.rps / base.rps
+      rows.get(name)!.push({ ...round, rpsRatio, cpuRatio: round.cpuMicros / base.cpuMicros })
     }
   }
-  return mediansOf(rows)
+  return rows
 }
 
 /**
@@ -146,7 +147,7 @@ export const nonStream = async (node: string, rounds: number, seconds: number) =
       out[name] = {} as NonStream[BodyName]
       for (const connections of [1, 64] as const) {
         const measure = nonStreamRound(node, BODIES[name], connections, seconds)
-        out[name][connections] = await judge(servers, measure, rounds)
+        out[name][connections] = mediansOf(await roundsAgainst(servers, measure, rounds, 'hono'))
       }
     }
     return out
