@@ -58,19 +58,32 @@ export const nonStreamRound =
     }
   }
 
+/**
+ * A warm-up, then `rounds` rounds, each running every server once; per server, its figures of
+ * each round, in order. With `alternate`, every other round runs the servers in reverse order.
+ */
+const roundsOf = async <T>(
+  servers: Server[],
+  measure: (s: Server) => Promise<T>,
+  rounds: number,
+  alternate: boolean
+): Promise<Map<string, T[]>> => {
+  for (const s of servers) await measure(s)
+  const rows = new Map<string, T[]>(servers.map((s) => [s.name, []]))
+  for (let r = 0; r < rounds; r++) {
+    for (const s of alternate && r % 2 ? [...servers].reverse() : servers) {
+      rows.get(s.name)!.push(await measure(s))
+    }
+  }
+  return rows
+}
+
 /** Warm-up, then `rounds` alternating rounds; the median of each figure per server. */
 export const compare = async <T extends object>(
   servers: Server[],
   measure: (s: Server) => Promise<T>,
   rounds: number
-): Promise<Record<string, T>> => {
-  for (const s of servers) await measure(s)
-  const results = new Map<string, T[]>(servers.map((s) => [s.name, []]))
-  for (let r = 0; r < rounds; r++) {
-    for (const s of servers) results.get(s.name)!.push(await measure(s))
-  }
-  return mediansOf(results)
-}
+): Promise<Record<string, T>> => mediansOf(await roundsOf(servers, measure, rounds, false))
 
 /** Per server, the median of each figure over its rounds. */
 const mediansOf = <T extends object>(results: Map<string, T[]>): Record<string, T> => {
@@ -119,18 +132,20 @@ export const roundsAgainst = async (
   rounds: number,
   baseline: string
 ): Promise<Map<string, Judged[]>> => {
-  for (const s of servers) await measure(s)
-  const rows = new Map<string, Judged[]>(servers.map((s) => [s.name, []]))
-  for (let r = 0; r < rounds; r++) {
-    const got = new Map<string, Round>()
-    for (const s of r % 2 ? [...servers].reverse() : servers) got.set(s.name, await measure(s))
-    const base = got.get(baseline)!
-    for (const [name, round] of got) {
-      const rpsRatio = round.rps / base.rps
-      rows.get(name)!.push({ ...round, rpsRatio, cpuRatio: round.cpuMicros / base.cpuMicros })
-    }
+  const rows = await roundsOf(servers, measure, rounds, true)
+  const base = rows.get(baseline)!
+  const judged = new Map<string, Judged[]>()
+  for (const [name, figures] of rows) {
+    judged.set(
+      name,
+      figures.map((round, r) => ({
+        ...round,
+        rpsRatio: round.rps / base[r].rps,
+        cpuRatio: round.cpuMicros / base[r].cpuMicros,
+      }))
+    )
   }
-  return rows
+  return judged
 }
 
 /**
